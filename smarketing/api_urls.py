@@ -1,0 +1,14 @@
+"""``/api/v1/``: each app adds its routes here."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from smarketing.tenancy import api_views as tenancy_api
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("organization", tenancy_api.OrganizationView.as_view(), name="api-organization"),
+]

@@ -1,0 +1,80 @@
+"""Roles and the one permission table.
+
+Who may do what is decided here and nowhere else; views, API actions and services ask
+``has_perm(membership, "...")`` (or ``require_perm``). Later apps add their rows to
+``PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from .models import Membership
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Administrator")
+    MARKETING_MANAGER = "marketing_manager", _("Marketing manager")
+    SALES_MANAGER = "sales_manager", _("Sales manager")
+    MARKETER = "marketer", _("Marketer")
+    SALES_REP = "sales_rep", _("Sales rep")
+    VIEWER = "viewer", _("Viewer")
+
+
+OWNER, ADMIN = Role.OWNER, Role.ADMIN
+MKT_MGR, SALES_MGR = Role.MARKETING_MANAGER, Role.SALES_MANAGER
+MARKETER, SALES_REP, VIEWER = Role.MARKETER, Role.SALES_REP, Role.VIEWER
+
+EVERYONE = frozenset(Role)
+ADMINS = frozenset({OWNER, ADMIN})
+MANAGERS = frozenset({OWNER, ADMIN, MKT_MGR, SALES_MGR})
+CONTRIBUTORS = frozenset(Role) - {VIEWER}
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # reading the organization's pages and API
+    "organization.view": EVERYONE,
+    # name, time zone, language, currency
+    "organization.manage": ADMINS,
+    # invite, change role, remove
+    "members.manage": ADMINS,
+    # only an owner makes or unmakes owners
+    "members.manage_owners": frozenset({OWNER}),
+    "api_keys.manage": ADMINS,
+    # TV screens in the open space
+    "kiosk_tokens.manage": MANAGERS,
+    # writing through the API with a session (API keys carry their own scope)
+    "api.write": CONTRIBUTORS,
+}
+
+
+class PermissionDenied(Exception):
+    """The member's role does not allow the action (mapped to 403 at the edge)."""
+
+
+def has_perm(membership: Membership | None, perm: str) -> bool:
+    if membership is None:
+        return False
+    try:
+        allowed = PERMISSIONS[perm]
+    except KeyError:
+        raise KeyError(f"unknown permission {perm!r}") from None
+    return membership.role in allowed
+
+
+def require_perm(membership: Membership | None, perm: str) -> None:
+    if not has_perm(membership, perm):
+        raise PermissionDenied(perm)
+
+
+def assignable_roles(membership: Membership) -> list[Role]:
+    """The roles this member may give to others."""
+    if has_perm(membership, "members.manage_owners"):
+        return list(Role)
+    if has_perm(membership, "members.manage"):
+        return [role for role in Role if role != OWNER]
+    return []
