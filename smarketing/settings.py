@@ -307,3 +307,8 @@ LOGGING = {
         "smarketing.tenancy.system": {"level": "INFO"},
     },
 }
+
+# WhiteNoise serves collected files in production; in development and tests it finds
+# them in the apps directly.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING

@@ -77,3 +77,70 @@ def client_for(client):
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process on the real Redis broker, connected to the test
+    database as the application role (row-level security applies to it as in
+    production). Tests that use it need ``transactional_db`` so the worker sees their
+    committed rows."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from django.conf import settings
+
+    from smarketing.celery import app
+
+    if not settings.REDIS_URL:
+        pytest.fail("REDIS_URL is not set: run the suite with `make test`")
+    db = settings.DATABASES["default"]
+    app_url = (
+        f"postgres://{settings.DATABASE_APP_ROLE}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    var_dir = tmp_path_factory.mktemp("worker-var")
+    env = {**os.environ, "DATABASE_URL": app_url, "SMARKETING_VAR_DIR": str(var_dir)}
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    log_path = var_dir / "worker.log"
+    app.control.purge()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "smarketing",
+                "worker",
+                "-n",
+                name,
+                "-Q",
+                "default,ingest,scoring,sla,reports",
+                "--pool=solo",
+                "-l",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the Celery worker exited: {log_path.read_text()[-3000:]}")
+        if app.control.ping(destination=[name], timeout=0.5):
+            break
+    else:
+        proc.terminate()
+        pytest.fail(f"the Celery worker did not answer: {log_path.read_text()[-3000:]}")
+    yield SimpleNamespace(process=proc, name=name, log=log_path)
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
