@@ -34,6 +34,9 @@ class Notification(TenantModel):
         max_length=10, choices=EmailStatus.choices, default=EmailStatus.NONE
     )
     email_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a sender last claimed the row (pending -> sending): the sweeper's clock for
+    # retry back-off and for rows left "sending" by a worker that died.
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,4 +1,14 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "notifications"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.notification_list, name="list"),
+    path("bell/", views.bell, name="bell"),
+    path("read-all/", views.read_all, name="read-all"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("<int:pk>/read/", views.read, name="read"),
+]
