@@ -177,9 +177,7 @@ def notify(
     created = list(
         Notification.objects.for_org(organization).filter(pk__in=ids).order_by("recipient_id")
     )
-    _dispatch_emails(
-        organization.pk, [n.pk for n in created if n.email_status == Status.PENDING]
-    )
+    _dispatch_emails(organization.pk, [n.pk for n in created if n.email_status == Status.PENDING])
     return created
 
 
@@ -266,7 +264,9 @@ def _retry_delay(attempts: int) -> timedelta:
     return EMAIL_PENDING_GRACE * (2 ** max(attempts - 1, 0))
 
 
-def notification_emails_requeue(*, organization: Organization, now: datetime | None = None) -> list[int]:
+def notification_emails_requeue(
+    *, organization: Organization, now: datetime | None = None
+) -> list[int]:
     """The sweeper's work for one organization: give rows left "sending" by a dead
     worker back to pending (counting the attempt), and return the ids of pending rows
     that are due and whose task was lost or failed."""

@@ -45,7 +45,10 @@ def sweep_notification_emails() -> int:
     with system_context("notification e-mail sweeper: organizations with due e-mails"):
         organization_ids = list(
             Notification.unscoped.filter(
-                email_status__in=[Notification.EmailStatus.PENDING, Notification.EmailStatus.SENDING],
+                email_status__in=[
+                    Notification.EmailStatus.PENDING,
+                    Notification.EmailStatus.SENDING,
+                ],
                 created_at__lt=now - services.EMAIL_PENDING_GRACE,
             )
             .order_by()
