@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "smarketing.tenancy",
     "smarketing.accounts",
     "smarketing.notifications",
+    "leads",
 ]
 
 MIDDLEWARE = [

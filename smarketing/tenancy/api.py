@@ -5,6 +5,8 @@ and how errors look.
   from the API key, or for a browser session from ``X-Organization: <slug>`` (else the
   last organization visited, else the only one), sets the tenant for row-level
   security, and refuses writes to read-only keys and viewer members.
+- ``request.actor`` is what services are given as the acting party: the member, or an
+  ``ApiKeyActor`` whose permissions come from the key's scope.
 - ``TenantAPIMixin`` is the base of every tenant view: ``get_queryset`` and
   ``get_object`` start from ``model.objects.for_org(request.organization)``; the
   organization never comes from the request body.
@@ -22,7 +24,7 @@ from .authentication import ApiKeyPrincipal
 from .db import activate_tenant
 from .middleware import LAST_ORG_SESSION_KEY
 from .models import ApiKey, Membership, Organization
-from .permissions import has_perm
+from .permissions import ApiKeyActor, has_perm
 from .selectors import user_organizations
 from .services import api_key_touch
 
@@ -56,9 +58,11 @@ def resolve_api_organization(request) -> None:
         scope = ApiKey.Scope.READ_WRITE if has_perm(membership, "api.write") else ApiKey.Scope.READ
     else:
         raise exceptions.NotAuthenticated()
+    actor = membership if membership is not None else ApiKeyActor(request.auth)
     for target in (request, django_request):
         target.organization = org
         target.membership = membership
+        target.actor = actor  # who services see acting: a member, or the API key
         target.api_scope = scope
 
 

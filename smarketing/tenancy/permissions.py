@@ -49,7 +49,45 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "kiosk_tokens.manage": MANAGERS,
     # writing through the API with a session (API keys carry their own scope)
     "api.write": CONTRIBUTORS,
+    # --- leads (the referential) ---
+    "leads.view": EVERYONE,
+    # create and edit leads, companies, content, campaigns; log activities
+    "leads.edit": CONTRIBUTORS,
+    # accept / reject an MQL, qualify to SQL
+    "leads.decide": frozenset({OWNER, ADMIN, SALES_MGR, SALES_REP}),
+    # move any lead to any stage, with a reason
+    "leads.move_any": MANAGERS,
+    "deals.edit": frozenset({OWNER, ADMIN, SALES_MGR, SALES_REP}),
+    "leads.import": frozenset({OWNER, ADMIN, MKT_MGR, MARKETER}),
+    "leads.export": frozenset({OWNER, ADMIN, MKT_MGR, SALES_MGR, MARKETER}),
+    "content.manage": frozenset({OWNER, ADMIN, MKT_MGR, MARKETER}),
+    "routing.manage": frozenset({OWNER, ADMIN, SALES_MGR}),
+    # tracker snippet settings and inbound webhook endpoints
+    "tracking.manage": frozenset({OWNER, ADMIN, MKT_MGR}),
+    "events.ingest": CONTRIBUTORS,
 }
+
+# What an API key may do, by scope. Keys never manage members, keys or settings.
+API_KEY_PERMISSIONS: dict[str, frozenset[str]] = {
+    "read": frozenset({"organization.view", "leads.view"}),
+    "read_write": frozenset(
+        {"organization.view", "leads.view", "leads.edit", "leads.decide", "deals.edit",
+         "events.ingest"}
+    ),
+}
+
+
+class ApiKeyActor:
+    """Stands where a Membership stands when the caller is an API key (an integration)."""
+
+    user = None
+    role = None
+    pk = None
+
+    def __init__(self, api_key) -> None:
+        self.api_key = api_key
+        self.organization = api_key.organization
+        self.organization_id = api_key.organization_id
 
 
 class PermissionDenied(Exception):
@@ -59,6 +97,10 @@ class PermissionDenied(Exception):
 def has_perm(membership: Membership | None, perm: str) -> bool:
     if membership is None:
         return False
+    if isinstance(membership, ApiKeyActor):
+        if perm not in PERMISSIONS:
+            raise KeyError(f"unknown permission {perm!r}")
+        return perm in API_KEY_PERMISSIONS[membership.api_key.scope]
     try:
         allowed = PERMISSIONS[perm]
     except KeyError:

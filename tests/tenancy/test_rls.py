@@ -70,7 +70,10 @@ def test_unique_keys_of_tenant_data_include_the_organization(model):
         )
     for constraint in model._meta.constraints:
         if isinstance(constraint, UniqueConstraint):
-            assert "organization" in constraint.fields, (
+            names = set(constraint.fields) | {
+                getattr(expression, "name", None) for expression in constraint.expressions
+            }
+            assert "organization" in names, (
                 f"{model._meta.label}: {constraint.name} must include the organization"
             )
 

@@ -1,0 +1,786 @@
+"""The one ingestion service: every entry point (API, tracker, webhook, CSV, connectors)
+ends here.
+
+``ingest_events(organization=..., events=[...], source="api")``:
+
+1. validates every event (SPEC.md §5) — any error fails the whole batch, reported as
+   ``{index: {field: [messages]}}``, and nothing is written;
+2. in one transaction: resolves identity (e-mail → lead, visitor → lead; an event
+   carrying both links the visitor and moves its earlier anonymous events to the
+   lead), fills empty lead attributes, inserts the events with
+   ``ON CONFLICT DO NOTHING`` on (organization, source, external id) so a replayed id
+   counts as a duplicate, and marks touched leads as needing re-scoring
+   (``Lead.rescore_requested_at``, a durable mark the scoring sweeper also reads);
+3. returns ``accepted`` / ``duplicates`` once the caller's transaction commits.
+
+It is written as a few set-based statements per batch, not per event: a batch of
+1,000 events costs a dozen queries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.db.models.functions import Coalesce, Greatest, Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from smarketing.errors import ServiceError
+from smarketing.tenancy.models import Organization
+
+from . import signals
+from .models import (
+    Campaign,
+    Company,
+    Content,
+    Event,
+    EventType,
+    Lead,
+    LifecycleTransition,
+    Stage,
+    Visitor,
+)
+
+MAX_BATCH = 1000
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_FUTURE = timedelta(hours=1)
+STANDARD_TYPES = frozenset(EventType.values)
+CUSTOM_TYPE = re.compile(r"^custom:[a-z0-9][a-z0-9_.-]{0,56}$")
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+LEAD_ATTRIBUTES = {
+    "first_name": 100,
+    "last_name": 100,
+    "title": 150,
+    "company": 200,
+    "company_domain": 253,
+    "phone": 40,
+    "country": 2,
+}
+KNOWN_FIELDS = frozenset(
+    {
+        "id",
+        "type",
+        "occurred_at",
+        "email",
+        "visitor_id",
+        "url",
+        "content",
+        "campaign",
+        "properties",
+        *LEAD_ATTRIBUTES,
+    }
+)
+# Stages from which a new marketing event does not change anything about the stage;
+# only scoring moves leads (to MQL).
+NEW_LEAD_STAGE = Stage.LEAD
+
+
+class IngestError(ServiceError):
+    """A batch was refused; ``fields`` maps the event index to its field errors."""
+
+    code = "invalid_events"
+
+
+@dataclass
+class CleanEvent:
+    index: int
+    external_id: str
+    type: str
+    occurred_at: datetime
+    email: str = ""
+    visitor_id: str = ""
+    url: str = ""
+    content_key: str = ""
+    campaign_key: str = ""
+    utm: dict[str, str] = field(default_factory=dict)
+    properties_json: str = "{}"
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicates: int
+    lead_ids: list[int]
+    created_lead_ids: list[int]
+
+
+# --- Validation -----------------------------------------------------------------------
+
+
+def _text(value: Any, name: str, max_length: int, errors: dict, *, required=False) -> str:
+    if value is None or value == "":
+        if required:
+            errors[name] = [_("This field is required.")]
+        return ""
+    if not isinstance(value, str):
+        errors[name] = [_("Must be a string.")]
+        return ""
+    value = value.strip()
+    if len(value) > max_length:
+        errors[name] = [_("At most %(n)d characters.") % {"n": max_length}]
+    return value
+
+
+def clean_event(raw: Any, index: int, *, now: datetime) -> tuple[CleanEvent | None, dict]:
+    """One event checked against SPEC.md §5; returns (event, errors)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": [_("An event must be a JSON object.")]}
+    for unknown in sorted(set(raw) - KNOWN_FIELDS):
+        errors[unknown] = [_("Unknown field.")]
+
+    external_id = raw.get("id")
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)
+    external_id = _text(external_id, "id", 128, errors, required=True)
+
+    event_type = raw.get("type")
+    if not event_type:
+        errors["type"] = [_("This field is required.")]
+    elif not isinstance(event_type, str) or not (
+        event_type in STANDARD_TYPES or CUSTOM_TYPE.match(event_type)
+    ):
+        errors["type"] = [
+            _("Unknown event type: use one of %(types)s, or custom:<name>.")
+            % {"types": ", ".join(sorted(STANDARD_TYPES))}
+        ]
+
+    occurred_at = None
+    raw_time = raw.get("occurred_at")
+    if not raw_time:
+        errors["occurred_at"] = [_("This field is required.")]
+    else:
+        try:
+            occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        except ValueError:
+            occurred_at = None
+        if occurred_at is None:
+            errors["occurred_at"] = [_("Not an ISO 8601 date and time.")]
+        elif timezone.is_naive(occurred_at):
+            errors["occurred_at"] = [_("The time needs a UTC offset, e.g. +02:00 or Z.")]
+            occurred_at = None
+        elif occurred_at > now + MAX_FUTURE:
+            errors["occurred_at"] = [_("This time is in the future.")]
+
+    email = _text(raw.get("email"), "email", 254, errors).lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [_("Enter a valid e-mail address.")]
+    visitor_id = _text(raw.get("visitor_id"), "visitor_id", 64, errors)
+    if visitor_id and not VISITOR_ID.match(visitor_id):
+        errors["visitor_id"] = [_("8 to 64 letters, digits, '-', '_', '.' or ':'.")]
+    if not email and not visitor_id and "email" not in errors and "visitor_id" not in errors:
+        errors["email"] = [_("Give an email or a visitor_id (or both).")]
+
+    url = _text(raw.get("url"), "url", 2000, errors)
+    content_key = _text(raw.get("content"), "content", 100, errors)
+    if content_key and slugify(content_key) != content_key:
+        errors["content"] = [_("A content key is lowercase letters, digits and hyphens.")]
+
+    campaign_key, utm = "", {}
+    campaign = raw.get("campaign")
+    if isinstance(campaign, dict):
+        for name in sorted(set(campaign) - set(UTM_FIELDS)):
+            errors[f"campaign.{name}"] = [_("Unknown field.")]
+        for name in UTM_FIELDS:
+            value = _text(campaign.get(name), f"campaign.{name}", 100, errors)
+            if value:
+                utm[name] = value
+    elif campaign is not None and campaign != "":
+        campaign_key = _text(campaign, "campaign", 100, errors)
+        if campaign_key and slugify(campaign_key) != campaign_key:
+            errors["campaign"] = [_("A campaign key is lowercase letters, digits and hyphens.")]
+
+    properties_json = "{}"
+    properties = raw.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            errors["properties"] = [_("Must be a JSON object.")]
+        else:
+            properties_json = json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
+            if len(properties_json.encode()) > MAX_PROPERTIES_BYTES:
+                errors["properties"] = [_("At most 16 KB once encoded.")]
+
+    attributes = {}
+    for name, max_length in LEAD_ATTRIBUTES.items():
+        value = _text(raw.get(name), name, max_length, errors)
+        if value:
+            attributes[name] = value
+    if "country" in attributes:
+        if COUNTRY.match(attributes["country"]):
+            attributes["country"] = attributes["country"].upper()
+        else:
+            errors["country"] = [_("A two-letter ISO country code.")]
+    if "company_domain" in attributes:
+        domain = attributes["company_domain"].lower().removeprefix("www.")
+        if DOMAIN.match(domain):
+            attributes["company_domain"] = domain
+        else:
+            errors["company_domain"] = [_("Not a domain name.")]
+
+    if errors:
+        return None, errors
+    return (
+        CleanEvent(
+            index=index,
+            external_id=external_id,
+            type=event_type,
+            occurred_at=occurred_at,
+            email=email,
+            visitor_id=visitor_id,
+            url=url,
+            content_key=content_key,
+            campaign_key=campaign_key,
+            utm=utm,
+            properties_json=properties_json,
+            attributes=attributes,
+        ),
+        {},
+    )
+
+
+def clean_batch(raw_events: Any, *, now: datetime | None = None) -> list[CleanEvent]:
+    now = now or timezone.now()
+    if not isinstance(raw_events, list):
+        raise IngestError(_('Send one event object or {"events": [...]}.'))
+    if not raw_events:
+        raise IngestError(_("The batch is empty."), fields={"events": [_("The batch is empty.")]})
+    if len(raw_events) > MAX_BATCH:
+        raise IngestError(
+            _("At most %(n)d events per batch.") % {"n": MAX_BATCH},
+            code="batch_too_large",
+            fields={"events": [_("At most %(n)d events per batch.") % {"n": MAX_BATCH}]},
+        )
+    clean, errors = [], {}
+    for index, raw in enumerate(raw_events):
+        event, event_errors = clean_event(raw, index, now=now)
+        if event_errors:
+            errors[str(index)] = event_errors
+        else:
+            clean.append(event)
+    if errors:
+        first = next(iter(errors))
+        raise IngestError(
+            _("%(count)d event(s) are invalid; nothing was written (first: event %(index)s).")
+            % {"count": len(errors), "index": first},
+            fields=errors,
+        )
+    return clean
+
+
+# --- Writing --------------------------------------------------------------------------
+
+
+def _insert_ignore(table: str, columns: list[str], rows: list[tuple], returning: str) -> list:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING`` in one statement (PostgreSQL and
+    SQLite both speak it)."""
+    if not rows:
+        return []
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # Table and column names come from our models, values are parameters.
+    sql = (  # noqa: S608
+        f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES '
+        + ", ".join([placeholders] * len(rows))
+        + f" ON CONFLICT DO NOTHING RETURNING {returning}"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(v) if isinstance(v, datetime) else v for row in rows for v in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _resolve_leads(org: Organization, events: list[CleanEvent], now: datetime):
+    emails = sorted({e.email for e in events if e.email})
+    leads: dict[str, int] = {}
+    created: list[int] = []
+    if not emails:
+        return leads, created
+    existing = (
+        Lead.objects.for_org(org)
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails)
+        .values_list("email_lower", "pk")
+    )
+    leads.update(existing)
+    missing = [email for email in emails if email not in leads]
+    if missing:
+        first_seen = {}
+        for e in events:
+            if e.email in leads:
+                continue
+            first_seen.setdefault(e.email, e)
+        rows = []
+        for email in missing:
+            first = first_seen[email]
+            utm = first.utm
+            rows.append(
+                (
+                    org.pk,
+                    email,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    _source_for(first),
+                    None,
+                    utm.get("utm_source", ""),
+                    utm.get("utm_medium", ""),
+                    utm.get("utm_campaign", ""),
+                    utm.get("utm_term", ""),
+                    utm.get("utm_content", ""),
+                    NEW_LEAD_STAGE,
+                    now,
+                    False,
+                    False,
+                    0,
+                    0,
+                    "",
+                    False,
+                    "{}",
+                    now,
+                    now,
+                )
+            )
+        created = _insert_ignore(
+            Lead._meta.db_table,
+            [
+                "organization_id",
+                "email",
+                "first_name",
+                "last_name",
+                "title",
+                "seniority",
+                "phone",
+                "country",
+                "source",
+                "campaign_id",
+                "utm_source",
+                "utm_medium",
+                "utm_campaign",
+                "utm_term",
+                "utm_content",
+                "stage",
+                "stage_changed_at",
+                "consent_email",
+                "consent_tracking",
+                "score",
+                "fit",
+                "grade",
+                "hot",
+                "properties",
+                "created_at",
+                "updated_at",
+            ],
+            rows,
+            "id",
+        )
+        # Another batch may have created some of them concurrently: read them back.
+        leads.update(
+            Lead.objects.for_org(org)
+            .annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=missing)
+            .values_list("email_lower", "pk")
+        )
+        if created:
+            LifecycleTransition.objects.bulk_create(
+                LifecycleTransition(
+                    organization=org,
+                    lead_id=lead_id,
+                    from_stage="",
+                    to_stage=NEW_LEAD_STAGE,
+                    at=now,
+                    reason="created by ingestion",
+                )
+                for lead_id in created
+            )
+    return leads, created
+
+
+def _source_for(event: CleanEvent) -> str:
+    medium = event.utm.get("utm_medium", "").lower()
+    if medium in {"cpc", "ppc", "paid", "paid_search", "sem"}:
+        return Lead.Source.PAID_SEARCH
+    if medium in {"email", "newsletter"}:
+        return Lead.Source.EMAIL
+    if medium in {"social", "paid_social", "social_paid"}:
+        return Lead.Source.SOCIAL
+    if event.type.startswith("webinar"):
+        return Lead.Source.WEBINAR
+    return Lead.Source.WEBSITE if event.url else Lead.Source.API
+
+
+def _resolve_visitors(org, events, leads, now):
+    """Visitor ids → (visitor pk, lead pk or None); links visitors seen with an e-mail."""
+    ids = sorted({e.visitor_id for e in events if e.visitor_id})
+    if not ids:
+        return {}, []
+    _insert_ignore(
+        Visitor._meta.db_table,
+        ["organization_id", "anonymous_id", "first_seen_at", "last_seen_at"],
+        [(org.pk, vid, now, now) for vid in ids],
+        "id",
+    )
+    visitors = {
+        anonymous_id: [pk, lead_id]
+        for anonymous_id, pk, lead_id in Visitor.objects.for_org(org)
+        .filter(anonymous_id__in=ids)
+        .values_list("anonymous_id", "pk", "lead_id")
+    }
+    # Identification: the last e-mail seen with a visitor in this batch wins.
+    identified: dict[str, int] = {}
+    for e in sorted(events, key=lambda e: e.occurred_at):
+        if e.visitor_id and e.email:
+            identified[e.visitor_id] = leads[e.email]
+    merged_leads = []
+    for anonymous_id, lead_id in identified.items():
+        visitor = visitors[anonymous_id]
+        if visitor[1] != lead_id:
+            Visitor.objects.for_org(org).filter(pk=visitor[0]).update(
+                lead_id=lead_id, identified_at=now
+            )
+            # Earlier anonymous events of this browser now belong to the lead.
+            moved = (
+                Event.objects.for_org(org)
+                .filter(visitor_id=visitor[0], lead=None)
+                .update(lead_id=lead_id)
+            )
+            if moved:
+                merged_leads.append(lead_id)
+            visitor[1] = lead_id
+    Visitor.objects.for_org(org).filter(anonymous_id__in=ids).update(last_seen_at=now)
+    return visitors, merged_leads
+
+
+def _resolve_keys(org, events, now):
+    content_keys = sorted({e.content_key for e in events if e.content_key})
+    contents = dict(
+        Content.objects.for_org(org).filter(key__in=content_keys).values_list("key", "pk")
+    )
+    missing = [key for key in content_keys if key not in contents]
+    if missing:
+        # Unknown content is created unclassified rather than refused: nothing sent is
+        # lost, and marketing classifies it in the content library.
+        _insert_ignore(
+            Content._meta.db_table,
+            [
+                "organization_id",
+                "key",
+                "title",
+                "type",
+                "level",
+                "persona",
+                "funnel_stage",
+                "url",
+                "created_at",
+            ],
+            [
+                (
+                    org.pk,
+                    key,
+                    key.replace("-", " ").capitalize(),
+                    Content.Type.OTHER,
+                    "",
+                    "",
+                    "",
+                    "",
+                    now,
+                )
+                for key in missing
+            ],
+            "id",
+        )
+        contents.update(
+            Content.objects.for_org(org).filter(key__in=missing).values_list("key", "pk")
+        )
+
+    campaign_keys = {e.campaign_key for e in events if e.campaign_key}
+    utm_names = {e.utm["utm_campaign"] for e in events if e.utm.get("utm_campaign")}
+    campaigns = dict(
+        Campaign.objects.for_org(org).filter(key__in=campaign_keys).values_list("key", "pk")
+    )
+    by_utm = dict(
+        Campaign.objects.for_org(org)
+        .filter(utm_campaign__in=utm_names)
+        .values_list("utm_campaign", "pk")
+    )
+    new: dict[str, tuple] = {}
+    for e in events:
+        if e.campaign_key and e.campaign_key not in campaigns:
+            new[e.campaign_key] = (e.campaign_key, e.campaign_key, {})
+        name = e.utm.get("utm_campaign")
+        if name and name not in by_utm:
+            key = slugify(name)[:100] or "campaign"
+            if key not in campaigns:
+                new.setdefault(key, (key, name, e.utm))
+    if new:
+        _insert_ignore(
+            Campaign._meta.db_table,
+            [
+                "organization_id",
+                "key",
+                "name",
+                "channel",
+                "utm_source",
+                "utm_medium",
+                "utm_campaign",
+                "spend",
+                "currency",
+                "created_at",
+            ],
+            [
+                (
+                    org.pk,
+                    key,
+                    name,
+                    Campaign.Channel.OTHER,
+                    utm.get("utm_source", ""),
+                    utm.get("utm_medium", ""),
+                    utm.get("utm_campaign", ""),
+                    0,
+                    org.currency,
+                    now,
+                )
+                for key, name, utm in new.values()
+            ],
+            "id",
+        )
+        rows = Campaign.objects.for_org(org).filter(key__in=set(campaigns) | set(new))
+        for key, pk, utm_campaign in rows.values_list("key", "pk", "utm_campaign"):
+            campaigns[key] = pk
+            if utm_campaign:
+                by_utm.setdefault(utm_campaign, pk)
+        for key, _name, utm in new.values():
+            if utm.get("utm_campaign"):
+                by_utm.setdefault(utm["utm_campaign"], campaigns[key])
+
+    def campaign_for(e: CleanEvent) -> int | None:
+        if e.campaign_key:
+            return campaigns.get(e.campaign_key)
+        name = e.utm.get("utm_campaign")
+        return by_utm.get(name) if name else None
+
+    return contents, campaign_for
+
+
+def _fill_attributes(org, events, leads, campaign_for, now) -> None:
+    """Lead attributes carried by events fill the lead's empty fields only."""
+    wanted: dict[int, dict[str, str]] = defaultdict(dict)
+    first_campaign: dict[int, int] = {}
+    for e in sorted(events, key=lambda e: e.occurred_at):
+        if not e.email:
+            continue
+        lead_id = leads[e.email]
+        for name, value in e.attributes.items():
+            wanted[lead_id].setdefault(name, value)
+        campaign_id = campaign_for(e)
+        if campaign_id:
+            first_campaign.setdefault(lead_id, campaign_id)
+        if e.type == EventType.UNSUBSCRIBE:
+            wanted[lead_id]["_unsubscribe"] = e.occurred_at.isoformat()
+    if not wanted and not first_campaign:
+        return
+    lead_ids = set(wanted) | set(first_campaign)
+    domains = {a["company_domain"] for a in wanted.values() if "company_domain" in a}
+    companies = dict(
+        Company.objects.for_org(org).filter(domain__in=domains).values_list("domain", "pk")
+    )
+    missing = sorted(domains - set(companies))
+    if missing:
+        names = {}
+        for attrs in wanted.values():
+            if attrs.get("company_domain") in missing:
+                names.setdefault(attrs["company_domain"], attrs.get("company"))
+        _insert_ignore(
+            Company._meta.db_table,
+            [
+                "organization_id",
+                "name",
+                "domain",
+                "industry",
+                "country",
+                "revenue_band",
+                "created_at",
+                "updated_at",
+            ],
+            [(org.pk, names[d] or d, d, "", "", "", now, now) for d in missing],
+            "id",
+        )
+        companies.update(
+            Company.objects.for_org(org).filter(domain__in=missing).values_list("domain", "pk")
+        )
+    changed = []
+    plain = ("first_name", "last_name", "title", "phone", "country")
+    for lead in (
+        Lead.objects.for_org(org)
+        .filter(pk__in=lead_ids)
+        .only("pk", *plain, "company_id", "campaign_id", "consent_email", "unsubscribed_at")
+    ):
+        attrs = wanted.get(lead.pk, {})
+        dirty = []
+        for name in plain:
+            if attrs.get(name) and not getattr(lead, name):
+                setattr(lead, name, attrs[name])
+                dirty.append(name)
+        domain = attrs.get("company_domain")
+        if domain and lead.company_id is None:
+            lead.company_id = companies[domain]
+            dirty.append("company_id")
+        if lead.pk in first_campaign and lead.campaign_id is None:
+            lead.campaign_id = first_campaign[lead.pk]
+            dirty.append("campaign_id")
+        if "_unsubscribe" in attrs and lead.unsubscribed_at is None:
+            lead.unsubscribed_at = datetime.fromisoformat(attrs["_unsubscribe"])
+            lead.consent_email = False
+            dirty += ["unsubscribed_at", "consent_email"]
+        if dirty:
+            changed.append(lead)
+    if changed:
+        fields = sorted(
+            {f for f in plain} | {"company_id", "campaign_id", "unsubscribed_at", "consent_email"}
+        )
+        Lead.objects.for_org(org).bulk_update(changed, fields, batch_size=500)
+
+
+@transaction.atomic
+def ingest_events(
+    *, organization: Organization, events: list[Any], source: str, now: datetime | None = None
+) -> IngestResult:
+    """Validate and write a batch; the caller answers "accepted" only after commit.
+
+    Must run with the organization's tenant set (a request under ``/o/…`` or the API,
+    or ``tenant_context``)."""
+    now = now or timezone.now()
+    clean = clean_batch(events, now=now)
+    org = organization
+
+    # The same id twice in one batch: the first wins, the rest are duplicates.
+    unique: dict[str, CleanEvent] = {}
+    for e in clean:
+        unique.setdefault(e.external_id, e)
+    batch = list(unique.values())
+
+    leads, created_leads = _resolve_leads(org, batch, now)
+    visitors, merged_leads = _resolve_visitors(org, batch, leads, now)
+    contents, campaign_for = _resolve_keys(org, batch, now)
+
+    rows = []
+    row_leads: dict[str, int | None] = {}
+    for e in batch:
+        visitor_pk, lead_id = None, None
+        if e.visitor_id:
+            visitor_pk, lead_id = visitors[e.visitor_id]
+        if e.email:
+            lead_id = leads[e.email]
+        row_leads[e.external_id] = lead_id
+        rows.append(
+            (
+                org.pk,
+                source,
+                e.external_id,
+                e.type,
+                e.occurred_at,
+                now,
+                lead_id,
+                visitor_pk,
+                e.url,
+                contents.get(e.content_key) if e.content_key else None,
+                campaign_for(e),
+                e.properties_json,
+            )
+        )
+    inserted = _insert_ignore(
+        Event._meta.db_table,
+        [
+            "organization_id",
+            "source",
+            "external_id",
+            "type",
+            "occurred_at",
+            "received_at",
+            "lead_id",
+            "visitor_id",
+            "url",
+            "content_id",
+            "campaign_id",
+            "properties",
+        ],
+        rows,
+        "external_id",
+    )
+    inserted_set = set(inserted)
+    new_events = [e for e in batch if e.external_id in inserted_set]
+
+    # Attributes are filled from accepted events only: a replay changes nothing.
+    _fill_attributes(org, new_events, leads, campaign_for, now)
+
+    touched: dict[int, datetime] = {}
+    for e in new_events:
+        lead_id = row_leads[e.external_id]
+        if lead_id is not None and (lead_id not in touched or touched[lead_id] < e.occurred_at):
+            touched[lead_id] = e.occurred_at
+    for lead_id in merged_leads:
+        touched.setdefault(lead_id, now)
+    if touched:
+        _mark_touched(org, touched, now)
+        signals.events_ingested.send(
+            sender=Event,
+            organization=org,
+            events=[
+                (row_leads[e.external_id], e.type, e.occurred_at)
+                for e in new_events
+                if row_leads[e.external_id] is not None
+            ],
+            lead_ids=sorted(touched),
+            at=now,
+        )
+    return IngestResult(
+        accepted=len(inserted),
+        duplicates=len(clean) - len(inserted),
+        lead_ids=sorted(touched),
+        created_lead_ids=sorted(created_leads),
+    )
+
+
+def _mark_touched(org: Organization, touched: dict[int, datetime], now: datetime) -> None:
+    """Flag leads for re-scoring and keep ``last_event_at`` current, in one statement."""
+    table = Lead._meta.db_table
+    ids = sorted(touched)
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s, %s::timestamptz)"] * len(ids))
+        sql = (  # noqa: S608 (the table name is ours; values are parameters)
+            f'UPDATE "{table}" AS l SET rescore_requested_at = COALESCE(l.rescore_requested_at,'
+            f" %s), last_event_at = GREATEST(COALESCE(l.last_event_at, v.at), v.at)"
+            f" FROM (VALUES {values}) AS v(id, at) WHERE l.id = v.id AND l.organization_id = %s"
+        )
+        params: list[Any] = [now]
+        for lead_id in ids:
+            params += [lead_id, touched[lead_id]]
+        params.append(org.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    # SQLite (embedded default): the same in two portable statements.
+    leads = Lead.objects.for_org(org).filter(pk__in=ids)
+    leads.filter(rescore_requested_at=None).update(rescore_requested_at=now)
+    latest = Case(*(When(pk=lead_id, then=Value(at)) for lead_id, at in touched.items()))
+    leads.update(last_event_at=Greatest(Coalesce("last_event_at", latest), latest))
