@@ -295,7 +295,7 @@ def _insert_ignore(table: str, columns: list[str], rows: list[tuple], returning:
         return []
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Table and column names come from our models, values are parameters.
-    sql = (  # noqa: S608
+    sql = (
         f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES '
         + ", ".join([placeholders] * len(rows))
         + f" ON CONFLICT DO NOTHING RETURNING {returning}"
@@ -767,7 +767,7 @@ def _mark_touched(org: Organization, touched: dict[int, datetime], now: datetime
     ids = sorted(touched)
     if connection.vendor == "postgresql":
         values = ", ".join(["(%s, %s::timestamptz)"] * len(ids))
-        sql = (  # noqa: S608 (the table name is ours; values are parameters)
+        sql = (
             f'UPDATE "{table}" AS l SET rescore_requested_at = COALESCE(l.rescore_requested_at,'
             f" %s), last_event_at = GREATEST(COALESCE(l.last_event_at, v.at), v.at)"
             f" FROM (VALUES {values}) AS v(id, at) WHERE l.id = v.id AND l.organization_id = %s"

@@ -29,6 +29,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 
 from smarketing.errors import ServiceError
 from smarketing.tenancy.models import Membership, Organization
@@ -86,10 +87,11 @@ def _insert_new(rows: list[Notification]) -> list[int]:
     conflict = ", ".join(
         qn(meta.get_field(name).column) for name in ("organization", "recipient", "dedupe_key")
     )
-    sql = (
-        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"VALUES {values} ON CONFLICT ({conflict}) DO NOTHING RETURNING {qn(meta.pk.column)}"
-    )
+    # Identifiers come from the model's metadata, quoted; every value is a parameter.
+    table = qn(meta.db_table)
+    columns = ", ".join(qn(f.column) for f in fields)
+    pk = qn(meta.pk.column)
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"  # noqa: S608, E501 (see above)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -345,7 +347,9 @@ def preferences_update(*, membership: Membership, choices: dict[str, tuple[bool,
     unknown = sorted(code for code in choices if kinds.get(code) is None)
     if unknown:
         raise NotificationError(
-            "unknown notification kind", code="unknown_kind", fields={"kind": unknown}
+            _("Unknown notification kind: %(kinds)s") % {"kinds": ", ".join(unknown)},
+            code="unknown_kind",
+            fields={"kind": unknown},
         )
     changed = 0
     for current in preferences(membership):

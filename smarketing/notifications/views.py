@@ -4,11 +4,13 @@ member's own notifications in the organization of the URL (the middleware has al
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
@@ -81,12 +83,10 @@ def preferences(request: HttpRequest, org_slug: str) -> HttpResponse:
         except services.NotificationError as exc:
             status, error = exc.status, exc.message
         else:
-            return redirect(
-                reverse("notifications:preferences", kwargs={"org_slug": org_slug}) + "?saved=1"
-            )
+            messages.success(request, _("Your preferences were saved."))
+            return redirect(reverse("notifications:preferences", kwargs={"org_slug": org_slug}))
     context = {
         "preferences": selectors.preferences(request.membership),
-        "saved": request.GET.get("saved") == "1",
         "error": error,
     }
     return render(request, "notifications/preferences.html", context, status=status)
