@@ -12,9 +12,7 @@ urlpatterns = [
     path("settings/", views.org_settings, name="org-settings"),
     path("members/", views.org_members, name="org-members"),
     path("members/<int:membership_id>/role/", views.org_member_role, name="org-member-role"),
-    path(
-        "members/<int:membership_id>/remove/", views.org_member_remove, name="org-member-remove"
-    ),
+    path("members/<int:membership_id>/remove/", views.org_member_remove, name="org-member-remove"),
     path(
         "invitations/<int:invitation_id>/revoke/",
         views.org_invitation_revoke,
