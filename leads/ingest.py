@@ -451,22 +451,32 @@ def _resolve_visitors(org, events, leads, now):
     for e in sorted(events, key=lambda e: e.occurred_at):
         if e.visitor_id and e.email:
             identified[e.visitor_id] = leads[e.email]
-    merged_leads = []
-    for anonymous_id, lead_id in identified.items():
-        visitor = visitors[anonymous_id]
-        if visitor[1] != lead_id:
-            Visitor.objects.for_org(org).filter(pk=visitor[0]).update(
-                lead_id=lead_id, identified_at=now
+    changed = {
+        visitors[anonymous_id][0]: lead_id
+        for anonymous_id, lead_id in identified.items()
+        if visitors[anonymous_id][1] != lead_id
+    }
+    merged_leads: list[int] = []
+    if changed:
+        lead_of_visitor = Case(
+            *(When(pk=pk, then=Value(lead_id)) for pk, lead_id in changed.items())
+        )
+        Visitor.objects.for_org(org).filter(pk__in=changed).update(
+            lead_id=lead_of_visitor, identified_at=now
+        )
+        # Earlier anonymous events of these browsers now belong to their leads.
+        anonymous = Event.objects.for_org(org).filter(visitor_id__in=changed, lead=None)
+        merged_leads = sorted(
+            {changed[v] for v in anonymous.values_list("visitor_id", flat=True).distinct()}
+        )
+        if merged_leads:
+            anonymous.update(
+                lead_id=Case(
+                    *(When(visitor_id=pk, then=Value(lead_id)) for pk, lead_id in changed.items())
+                )
             )
-            # Earlier anonymous events of this browser now belong to the lead.
-            moved = (
-                Event.objects.for_org(org)
-                .filter(visitor_id=visitor[0], lead=None)
-                .update(lead_id=lead_id)
-            )
-            if moved:
-                merged_leads.append(lead_id)
-            visitor[1] = lead_id
+        for anonymous_id, lead_id in identified.items():
+            visitors[anonymous_id][1] = lead_id
     Visitor.objects.for_org(org).filter(anonymous_id__in=ids).update(last_seen_at=now)
     return visitors, merged_leads
 

@@ -329,7 +329,7 @@ EDITABLE_FIELDS = (
 )
 
 
-def _check_owner(org: Organization, owner_id) -> Any:
+def owner_for(org: Organization, owner_id) -> Any:
     if owner_id in (None, ""):
         return None
     user = (
@@ -436,7 +436,7 @@ def _apply(lead: Lead, org: Organization, data: dict[str, Any]) -> None:
         if name in data:
             setattr(lead, name, data[name])
     if "owner" in data:
-        lead.owner = _check_owner(org, data["owner"])
+        lead.owner = owner_for(org, data["owner"])
     if "company" in data or "company_domain" in data:
         company = _company_for(org, data.get("company", ""), data.get("company_domain", ""))
         if company is not None:
@@ -527,7 +527,7 @@ def deal_update(*, actor, deal: Deal, data: dict[str, Any]) -> Deal:
     if "amount" in data:
         deal.amount = _amount(data["amount"])
     if "owner" in data:
-        deal.owner = _check_owner(deal.organization, data["owner"])
+        deal.owner = owner_for(deal.organization, data["owner"])
     status = data.get("status", deal.status)
     if status not in Deal.Status.values:
         raise LeadError(_("Unknown status."), fields={"status": [_("open, won or lost")]})

@@ -6,6 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from leads import api as leads_api
 from smarketing.tenancy import api_views as tenancy_api
 
 urlpatterns = [
@@ -23,4 +24,24 @@ urlpatterns = [
         name="api-docs",
     ),
     path("organization", tenancy_api.OrganizationView.as_view(), name="api-organization"),
+    path("events", leads_api.EventsView.as_view(), name="api-events"),
+    path("leads", leads_api.LeadListView.as_view(), name="api-leads"),
+    path("leads/<int:lead_id>", leads_api.LeadDetailView.as_view(), name="api-lead"),
+    path(
+        "leads/<int:lead_id>/timeline",
+        leads_api.LeadTimelineView.as_view(),
+        name="api-lead-timeline",
+    ),
+    path(
+        "leads/<int:lead_id>/activities",
+        leads_api.LeadActivitiesView.as_view(),
+        name="api-lead-activities",
+    ),
+    path("leads/<int:lead_id>/accept", leads_api.LeadAcceptView.as_view(), name="api-lead-accept"),
+    path("leads/<int:lead_id>/reject", leads_api.LeadRejectView.as_view(), name="api-lead-reject"),
+    path(
+        "leads/<int:lead_id>/qualify", leads_api.LeadQualifyView.as_view(), name="api-lead-qualify"
+    ),
+    path("deals", leads_api.DealListView.as_view(), name="api-deals"),
+    path("deals/<int:deal_id>", leads_api.DealDetailView.as_view(), name="api-deal"),
 ]
