@@ -195,5 +195,5 @@ def test_a_batch_of_1000_costs_a_bounded_number_of_queries(api, django_assert_ma
             for i in range(1000)
         ]
     }
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(30):
         assert post(api, batch).json()["accepted"] == 1000
