@@ -531,3 +531,181 @@ class Qualification(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.lead} · {self.at:%Y-%m-%d}"
+
+
+class TrackingSettings(TenantModel):
+    """The website tracker of one organization (one row per organization)."""
+
+    public_key = models.CharField(_("public key"), max_length=40, db_index=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    # Origins allowed to send tracker events (CORS), e.g. ["www.exemple.fr", "exemple.fr"].
+    allowed_domains = models.JSONField(_("allowed domains"), default=list, blank=True)
+    # When set, no identifier is stored before the visitor consents (GDPR / CNIL).
+    require_consent = models.BooleanField(_("require consent before tracking"), default=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        _("events per minute and visitor"), default=120
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("tracking settings")
+        verbose_name_plural = _("tracking settings")
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="tracking_one_per_org"),
+            models.UniqueConstraint(
+                fields=["organization", "public_key"], name="tracking_public_key_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_key
+
+
+class WebhookEndpoint(TenantModel):
+    """An inbound generic webhook: ``/hooks/<token>/``, signed per Standard Webhooks."""
+
+    name = models.CharField(_("name"), max_length=100)
+    # Events from this endpoint carry source "hook:<key>" (idempotency is per source).
+    key = models.SlugField(_("key"), max_length=50)
+    token_prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, db_index=True)
+    # The signing secret must be readable to verify HMACs: stored encrypted.
+    secret_encrypted = models.TextField()
+    # Where each event field is found in the payload, e.g. {"email": "contact.email"}.
+    mapping = models.JSONField(_("field mapping"), default=dict, blank=True)
+    default_type = models.CharField(_("default event type"), max_length=64, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound webhook")
+        verbose_name_plural = _("inbound webhooks")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="webhook_key_unique"),
+            models.UniqueConstraint(
+                fields=["organization", "token_hash"], name="webhook_token_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookReceipt(TenantModel):
+    """Message ids already received on an endpoint: a replay is rejected."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.PositiveSmallIntegerField(default=202)
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("webhook receipt")
+        verbose_name_plural = _("webhook receipts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "endpoint", "message_id"], name="webhook_receipt_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "received_at"], name="receipt_time")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class ImportJob(TenantModel):
+    """A CSV import: uploaded, mapped, validated, run by a Celery task with progress."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        VALIDATED = "validated", _("Validated")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    filename = models.CharField(_("file"), max_length=255)
+    # The file itself, kept in the database so web and worker need no shared disk.
+    content = models.TextField()
+    delimiter = models.CharField(max_length=1, default=",")
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_leads = models.PositiveIntegerField(default=0)
+    updated_leads = models.PositiveIntegerField(default=0)
+    skipped_rows = models.PositiveIntegerField(default=0)
+    # [{"row": 12, "column": "email", "error": "..."}]
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def progress(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class RoutingSettings(TenantModel):
+    """How MQLs get an owner (one row per organization)."""
+
+    class Strategy(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round-robin over available sales reps")
+        MANUAL = "manual", _("Manual: a sales manager assigns")
+
+    strategy = models.CharField(
+        _("strategy"), max_length=12, choices=Strategy.choices, default=Strategy.ROUND_ROBIN
+    )
+    by_territory = models.BooleanField(_("route by territory (country)"), default=False)
+    by_segment = models.BooleanField(_("route by segment (grade)"), default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("routing settings")
+        verbose_name_plural = _("routing settings")
+        constraints = [models.UniqueConstraint(fields=["organization"], name="routing_one_per_org")]
+
+    def __str__(self) -> str:
+        return self.get_strategy_display()
+
+
+class RepRouting(TenantModel):
+    """One sales rep in the routing pool."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    active = models.BooleanField(_("receives leads"), default=True)
+    away_until = models.DateTimeField(_("away until"), null=True, blank=True)
+    countries = models.JSONField(_("territory (countries)"), default=list, blank=True)
+    grades = models.JSONField(_("segment (grades)"), default=list, blank=True)
+    # Round-robin: the next lead goes to the eligible rep served longest ago.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    assigned_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("rep routing")
+        verbose_name_plural = _("rep routing")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="rep_routing_unique")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.user)
