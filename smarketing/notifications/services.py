@@ -32,6 +32,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from smarketing.errors import ServiceError
+from smarketing.tenancy.db import current_organization_id, tenant_context
 from smarketing.tenancy.models import Membership, Organization
 
 from . import kinds
@@ -106,7 +107,6 @@ def _dispatch_emails(organization_id: int, notification_ids: list[int]) -> None:
         )
 
 
-@transaction.atomic
 def notify(
     *,
     organization: Organization,
@@ -128,7 +128,40 @@ def notify(
     explicit user preference always wins. A recipient with both channels off gets
     nothing. ``title``/``body`` may be lazy strings: they are rendered in each
     recipient's language (user's, else the organization's).
+
+    Runs in one transaction, in ``organization``'s tenant context: the one already set
+    by the request or tenant task, or its own when none is (a shell, a command). Called
+    while working for another organization, it refuses: that is a bug, not a feature.
     """
+    current = current_organization_id()
+    if current is not None and current != organization.pk:
+        raise NotificationError(
+            "notify() for another organization than the current tenant", code="wrong_tenant"
+        )
+    with tenant_context(organization.pk):
+        return _notify(
+            organization=organization,
+            recipients=recipients,
+            kind=kind,
+            title=title,
+            body=body,
+            url=url,
+            dedupe_key=dedupe_key,
+            email=email,
+        )
+
+
+def _notify(
+    *,
+    organization: Organization,
+    recipients: Iterable[Any],
+    kind: str,
+    title: str | Promise,
+    body: str | Promise,
+    url: str,
+    dedupe_key: str,
+    email: bool | None,
+) -> list[Notification]:
     spec = kinds.get(kind)
     if spec is None:
         raise NotificationError(f"unknown notification kind {kind!r}", code="unknown_kind")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from smarketing.notifications import tasks
+from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (fixtures for test_browser)
 
 
 class Dispatched(list):

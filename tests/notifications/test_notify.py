@@ -78,6 +78,15 @@ def test_inactive_members_are_not_notified(trio, as_org, dispatched):
         assert _notify(trio.alpha, [trio.bob]) == []
 
 
+def test_notify_sets_its_tenant_but_never_crosses_one(trio, as_org, dispatched):
+    # No tenant yet (a shell, a command): notify works for the organization given.
+    assert len(_notify(trio.alpha, [trio.bob])) == 1
+    with as_org(trio.charlie_org), pytest.raises(NotificationError):
+        _notify(trio.alpha, [trio.bob], key="other")
+    with as_org(trio.alpha):
+        assert Notification.objects.for_org(trio.alpha).count() == 1
+
+
 def test_unknown_kind_and_missing_key_are_refused(trio, as_org):
     with as_org(trio.alpha), pytest.raises(NotificationError):
         _notify(trio.alpha, [trio.bob], kind="no.such.kind")
