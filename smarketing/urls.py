@@ -11,6 +11,13 @@ urlpatterns = [
     path("accounts/", include("smarketing.accounts.urls")),
     path("o/<slug:org_slug>/", include("smarketing.tenancy.urls")),
     path("o/<slug:org_slug>/notifications/", include("smarketing.notifications.urls")),
+    path("o/<slug:org_slug>/leads/", include("leads.urls")),
+    path("o/<slug:org_slug>/imports/", include("leads.import_urls")),
+    path("o/<slug:org_slug>/settings/tracking/", include("leads.tracking_urls")),
+    path("o/<slug:org_slug>/settings/routing/", include("leads.routing_urls")),
+    # Public, unauthenticated entry points of the website tracker and inbound webhooks.
+    path("t/", include("leads.tracker_urls")),
+    path("hooks/", include("leads.hook_urls")),
     path("api/v1/", include("smarketing.api_urls")),
     path("admin/", admin.site.urls),
 ]
