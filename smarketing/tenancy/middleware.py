@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 
 from .db import activate_system, activate_tenant, deactivate_tenant
 from .models import Membership, Organization
@@ -45,6 +46,12 @@ class TenantMiddleware:
         match = ORG_PATH.match(request.path_info)
         if match:
             if not request.user.is_authenticated:
+                if request.headers.get("HX-Request"):
+                    # An HTMX poll after the session expired: send the whole page to the
+                    # login form instead of pasting it into a fragment.
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                    return response
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
             org = Organization.objects.filter(slug=match["slug"]).first()
             if org is None:

@@ -231,11 +231,38 @@ def invitation_accept(*, token: str, user) -> Membership:
         )
         if not claimed:
             raise TenancyError(_("This invitation link is invalid or has expired."), status=404)
-        membership, _created = Membership.objects.for_org(org).get_or_create(
+        membership, created = Membership.objects.for_org(org).get_or_create(
             user=user, defaults={"role": invitation.role}
         )
+        if created:
+            _announce_new_member(org, membership)
     membership.organization = org
     return membership
+
+
+def _announce_new_member(org: Organization, membership: Membership) -> None:
+    from django.urls import reverse
+    from django.utils.translation import gettext_lazy
+
+    from smarketing.notifications.services import notify
+
+    admins = [
+        m.user
+        for m in Membership.objects.for_org(org)
+        .select_related("user")
+        .filter(role__in=[Role.OWNER, Role.ADMIN])
+        .exclude(pk=membership.pk)
+    ]
+    if admins:
+        notify(
+            organization=org,
+            recipients=admins,
+            kind="member.joined",
+            title=gettext_lazy("A new member joined the organization"),
+            body=f"{membership.user.get_full_name()} ({membership.user.email})",
+            url=reverse("org-members", kwargs={"org_slug": org.slug}),
+            dedupe_key=f"member.joined:{membership.pk}",
+        )
 
 
 # --- API keys and kiosk tokens ------------------------------------------------------
