@@ -41,39 +41,64 @@ class Command(BaseCommand):
         conn.autocommit = True
         owner, app, database = opts["owner"], opts["app"], opts["database"]
         with conn.cursor() as cur:
-            self._role(cur, owner, opts["owner_password"],
-                       "NOSUPERUSER NOBYPASSRLS NOCREATEROLE LOGIN "
-                       + ("CREATEDB" if opts["createdb"] else "NOCREATEDB"))
-            self._role(cur, app, opts["app_password"],
-                       "NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB LOGIN")
-            cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(app), sql.Identifier(owner)))
+            self._role(
+                cur,
+                owner,
+                opts["owner_password"],
+                "NOSUPERUSER NOBYPASSRLS NOCREATEROLE LOGIN "
+                + ("CREATEDB" if opts["createdb"] else "NOCREATEDB"),
+            )
+            self._role(
+                cur,
+                app,
+                opts["app_password"],
+                "NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB LOGIN",
+            )
+            cur.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(app), sql.Identifier(owner))
+            )
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
             if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(database), sql.Identifier(owner)))
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(database), sql.Identifier(owner)
+                    )
+                )
                 self.stdout.write(f"created database {database}")
             else:
-                cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                    sql.Identifier(database), sql.Identifier(owner)))
+                cur.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(database), sql.Identifier(owner)
+                    )
+                )
         conn.close()
         # The public schema must belong to the owner so that it can create tables.
         db_conn = psycopg2.connect(opts["admin_url"], dbname=database)
         db_conn.autocommit = True
         with db_conn.cursor() as cur:
             cur.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(owner)))
-            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                sql.Identifier(database), sql.Identifier(app)))
+            cur.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(app)
+                )
+            )
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(app)))
-            cur.execute(sql.SQL(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
-            ).format(sql.Identifier(owner), sql.Identifier(app)))
-            cur.execute(sql.SQL(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
-                "GRANT USAGE, SELECT ON SEQUENCES TO {}"
-            ).format(sql.Identifier(owner), sql.Identifier(app)))
+            cur.execute(
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+                ).format(sql.Identifier(owner), sql.Identifier(app))
+            )
+            cur.execute(
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
+                    "GRANT USAGE, SELECT ON SEQUENCES TO {}"
+                ).format(sql.Identifier(owner), sql.Identifier(app))
+            )
         db_conn.close()
-        self.stdout.write(self.style.SUCCESS(f"roles {owner} (owner) and {app} (application) ready"))
+        self.stdout.write(
+            self.style.SUCCESS(f"roles {owner} (owner) and {app} (application) ready")
+        )
 
     def _role(self, cur, name: str, password: str | None, attributes: str) -> None:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
