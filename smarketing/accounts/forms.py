@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +26,26 @@ class EmailAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": _("This e-mail and password do not match. Please try again."),
     }
+
+    def clean_username(self) -> str:
+        # Addresses are stored lower-case; one spelling also means one lockout counter
+        # (otherwise "Alice@" and "alice@" would each get their own five attempts).
+        return self.cleaned_data["username"].strip().lower()
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            # The address is passed under both names: django-axes reads the credential
+            # named by AXES_USERNAME_FORM_FIELD, which defaults to USERNAME_FIELD
+            # ("email"); Django's backends read "username".
+            self.user_cache = authenticate(
+                self.request, username=username, email=username, password=password
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class PasswordPairMixin:

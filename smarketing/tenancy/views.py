@@ -121,14 +121,14 @@ def org_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
     }
     form = OrganizationSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        with _refusals_as_http():
-            try:
+        try:
+            with _refusals_as_http():
                 services.organization_update(actor=membership, **form.cleaned_data)
-            except TenancyError as error:
-                form.add_error(None, error.message)
-            else:
-                messages.success(request, _("Organization settings saved."))
-                return redirect("org-settings", org_slug=org.slug)
+        except TenancyError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Organization settings saved."))
+            return redirect("org-settings", org_slug=org.slug)
     status = 400 if request.method == "POST" else 200
     return render(request, "tenancy/settings.html", {"form": form}, status=status)
 
@@ -198,21 +198,21 @@ def org_members(request: HttpRequest, org_slug: str) -> HttpResponse:
     actor = _require(request, "members.manage")
     form = InvitationForm(request.POST, roles=assignable_roles(actor))
     if form.is_valid():
-        with _refusals_as_http():
-            try:
+        try:
+            with _refusals_as_http():
                 invitation = services.invitation_create(
                     actor=actor, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
                 )
-            except TenancyError as error:
-                for field, field_errors in (error.fields or {None: [error.message]}).items():
-                    for message in field_errors:
-                        form.add_error(field if field in form.fields else None, message)
-            else:
-                messages.success(
-                    request,
-                    _("Invitation sent to %(email)s.") % {"email": invitation.email},
-                )
-                return redirect("org-members", org_slug=request.organization.slug)  # type: ignore[attr-defined]
+        except TenancyError as error:
+            for field, field_errors in (error.fields or {None: [error.message]}).items():
+                for message in field_errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(
+                request,
+                _("Invitation sent to %(email)s.") % {"email": invitation.email},
+            )
+            return redirect("org-members", org_slug=request.organization.slug)  # type: ignore[attr-defined]
     return _members_page(request, invite_form=form, status=400)
 
 
@@ -241,13 +241,13 @@ def org_member_role(request: HttpRequest, org_slug: str, membership_id: int) -> 
     form = RoleForm(request.POST, roles=assignable_roles(actor))
     if not form.is_valid():
         return _row_response(request, target, error=_("Choose a role from the list."))
-    with _refusals_as_http():
-        try:
+    try:
+        with _refusals_as_http():
             services.membership_change_role(
                 actor=actor, target=target, role=form.cleaned_data["role"]
             )
-        except TenancyError as error:
-            return _row_response(request, target, error=error.message)
+    except TenancyError as error:
+        return _row_response(request, target, error=error.message)
     if not request.htmx:  # type: ignore[attr-defined]
         messages.success(
             request,
@@ -269,18 +269,18 @@ def org_member_remove(request: HttpRequest, org_slug: str, membership_id: int) -
         _require(request, "members.manage")
     if request.method == "GET":
         return render(request, "tenancy/member_remove.html", {"target": target, "is_self": is_self})
-    with _refusals_as_http():
-        try:
+    try:
+        with _refusals_as_http():
             services.membership_remove(actor=actor, target=target)
-        except TenancyError as error:
-            if request.htmx:  # type: ignore[attr-defined]
-                return _row_response(request, target, error=error.message)
-            return render(
-                request,
-                "tenancy/member_remove.html",
-                {"target": target, "is_self": is_self, "error": error.message},
-                status=400,
-            )
+    except TenancyError as error:
+        if request.htmx:  # type: ignore[attr-defined]
+            return _row_response(request, target, error=error.message)
+        return render(
+            request,
+            "tenancy/member_remove.html",
+            {"target": target, "is_self": is_self, "error": error.message},
+            status=400,
+        )
     if is_self:
         messages.success(request, _("You have left %(name)s.") % {"name": org.name})
         response = redirect("home")
@@ -322,14 +322,14 @@ def org_api_keys(request: HttpRequest, org_slug: str) -> HttpResponse:
     org = request.organization  # type: ignore[attr-defined]
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with _refusals_as_http():
-            try:
+        try:
+            with _refusals_as_http():
                 api_key, secret = services.api_key_create(actor=actor, **form.cleaned_data)
-            except TenancyError as error:
-                form.add_error(None, error.message)
-            else:
-                context = {"api_key": api_key, "secret": secret}
-                return _no_store(render(request, "tenancy/api_key_created.html", context))
+        except TenancyError as error:
+            form.add_error(None, error.message)
+        else:
+            context = {"api_key": api_key, "secret": secret}
+            return _no_store(render(request, "tenancy/api_key_created.html", context))
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "api_keys": selectors.api_keys(org), "Scope": ApiKey.Scope}
     return render(request, "tenancy/api_keys.html", context, status=status)
@@ -355,16 +355,16 @@ def org_kiosk_tokens(request: HttpRequest, org_slug: str) -> HttpResponse:
     org = request.organization  # type: ignore[attr-defined]
     form = KioskTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with _refusals_as_http():
-            try:
+        try:
+            with _refusals_as_http():
                 kiosk_token, token = services.kiosk_token_create(
                     actor=actor, name=form.cleaned_data["name"]
                 )
-            except TenancyError as error:
-                form.add_error(None, error.message)
-            else:
-                context = {"kiosk_token": kiosk_token, "token": token}
-                return _no_store(render(request, "tenancy/kiosk_token_created.html", context))
+        except TenancyError as error:
+            form.add_error(None, error.message)
+        else:
+            context = {"kiosk_token": kiosk_token, "token": token}
+            return _no_store(render(request, "tenancy/kiosk_token_created.html", context))
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "kiosk_tokens": selectors.kiosk_tokens(org)}
     return render(request, "tenancy/kiosk_tokens.html", context, status=status)
