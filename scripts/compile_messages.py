@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shutil
 import struct
 import subprocess
@@ -20,15 +21,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SEARCH = ["locale", "smarketing"]
+# Directories never searched for catalogs (installed packages, data, build output).
+SKIP = {".venv", "venv", ".git", "var", "staticfiles", "artifacts", "node_modules", "__pycache__"}
 
 
 def find_catalogs(root: Path = ROOT) -> list[Path]:
+    """Every ``<app or project>/locale/<lang>/LC_MESSAGES/*.po`` of the repository."""
     found: list[Path] = []
-    for top in SEARCH:
-        base = root / top
-        if base.is_dir():
-            found.extend(p for p in base.rglob("*.po") if p.parent.name == "LC_MESSAGES")
+    for current, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP and not d.startswith(".")]
+        here = Path(current)
+        if here.name == "LC_MESSAGES" and here.parent.parent.name == "locale":
+            found.extend(here / f for f in files if f.endswith(".po"))
     return sorted(found)
 
 

@@ -19,8 +19,10 @@ import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -92,11 +94,19 @@ def _user(email: str, full_name: str, **flags):
     return user
 
 
+def _is_project_app(path: str) -> bool:
+    """An app of this repository (smarketing/…, leads/…), not an installed package."""
+    where = Path(path).resolve()
+    if any(part in ("site-packages", "dist-packages") for part in where.parts):
+        return False
+    return where.is_relative_to(Path(settings.BASE_DIR).resolve())
+
+
 def demo_steps() -> list:
     """The ``load(demo)`` functions of the apps that extend the demo."""
     steps = []
     for config in apps.get_app_configs():
-        if not config.name.startswith("smarketing."):
+        if not _is_project_app(config.path):
             continue
         module_name = f"{config.name}.demo"
         if importlib.util.find_spec(module_name) is None:

@@ -146,6 +146,9 @@ class Command(BaseCommand):
     def _child_env(self, host: str, port: int) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        # Top-level apps (leads/, …) import from the checkout whatever the entry point.
+        paths = [str(settings.BASE_DIR), *filter(None, env.get("PYTHONPATH", "").split(":"))]
+        env["PYTHONPATH"] = ":".join(dict.fromkeys(paths))
         env.setdefault("DJANGO_SETTINGS_MODULE", "smarketing.settings")
         # Links in e-mails (invitations, password resets) point at this server.
         env.setdefault("SITE_URL", f"http://{host}:{port}")
