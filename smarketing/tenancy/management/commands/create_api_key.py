@@ -28,9 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug")
-        parser.add_argument(
-            "--scope", choices=sorted(SCOPES), default="read", help="default: read"
-        )
+        parser.add_argument("--scope", choices=sorted(SCOPES), default="read", help="default: read")
         parser.add_argument("--name", default=None, help='default: "Operator key <date>"')
 
     def handle(self, *args, **opts) -> None:
