@@ -82,7 +82,11 @@ class AccountFieldsForm(PasswordPairMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password1 = _password_field(
-        _("Password"), help_text=password_validation.password_validators_help_text_html()
+        _("Password"),
+        help_text=_(
+            "At least 8 characters. Not a common password, not only digits, "
+            "not close to your name or e-mail."
+        ),
     )
     password2 = _password_field(_("Password (again)"))
 
