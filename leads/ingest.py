@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,8 +28,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
-from django.db.models.functions import Coalesce, Greatest, Lower
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
@@ -165,10 +163,15 @@ def clean_event(raw: Any, index: int, *, now: datetime) -> tuple[CleanEvent | No
     if not raw_time:
         errors["occurred_at"] = [_("This field is required.")]
     else:
-        try:
-            occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
-        except ValueError:
-            occurred_at = None
+        occurred_at = None
+        if isinstance(raw_time, str):
+            try:
+                occurred_at = datetime.fromisoformat(raw_time)  # fast path, ISO 8601
+            except ValueError:
+                try:
+                    occurred_at = parse_datetime(raw_time)
+                except ValueError:
+                    occurred_at = None
         if occurred_at is None:
             errors["occurred_at"] = [_("Not an ISO 8601 date and time.")]
         elif timezone.is_naive(occurred_at):
@@ -307,6 +310,45 @@ def _insert_ignore(table: str, columns: list[str], rows: list[tuple], returning:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _typed(pg_type: str) -> str:
+    """A placeholder that PostgreSQL can type inside VALUES (SQLite needs no cast)."""
+    return f"%s::{pg_type}" if connection.vendor == "postgresql" else "%s"
+
+
+def _update_from_values(
+    table: str,
+    columns: list[tuple[str, str]],
+    rows: list[tuple],
+    set_sql: str,
+    *,
+    organization_id: int,
+    match: str = "t.id = v.id",
+    returning: str = "",
+) -> list:
+    """``WITH v(...) AS (VALUES ...) UPDATE table AS t SET ... FROM v``: many rows, each
+    with its own values, in one statement (PostgreSQL, and SQLite ≥ 3.33)."""
+    if not rows:
+        return []
+    names = ", ".join(name for name, _type in columns)
+    row = "(" + ", ".join(_typed(pg_type) for _name, pg_type in columns) + ")"
+    sql = (
+        f"WITH v({names}) AS (VALUES {', '.join([row] * len(rows))}) "
+        f'UPDATE "{table}" AS t SET {set_sql} FROM v '
+        f"WHERE {match} AND t.organization_id = %s"
+        + (f" RETURNING {returning}" if returning else "")
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(v) if isinstance(v, datetime) else v for r in rows for v in r]
+    params.append(organization_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returning else []
+
+
+def _greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if connection.vendor == "postgresql" else f"MAX({a}, {b})"
+
+
 def _resolve_leads(org: Organization, events: list[CleanEvent], now: datetime):
     emails = sorted({e.email for e in events if e.email})
     leads: dict[str, int] = {}
@@ -430,54 +472,61 @@ def _source_for(event: CleanEvent) -> str:
 
 
 def _resolve_visitors(org, events, leads, now):
-    """Visitor ids → (visitor pk, lead pk or None); links visitors seen with an e-mail."""
+    """Visitor ids → [visitor pk, lead pk or None]; links visitors seen with an e-mail
+    and moves their earlier anonymous events to the lead."""
     ids = sorted({e.visitor_id for e in events if e.visitor_id})
     if not ids:
         return {}, []
-    _insert_ignore(
-        Visitor._meta.db_table,
-        ["organization_id", "anonymous_id", "first_seen_at", "last_seen_at"],
-        [(org.pk, vid, now, now) for vid in ids],
-        "id",
+    placeholders = ", ".join(
+        [f"(%s, %s, {_typed('timestamptz')}, {_typed('timestamptz')})"] * len(ids)
     )
-    visitors = {
-        anonymous_id: [pk, lead_id]
-        for anonymous_id, pk, lead_id in Visitor.objects.for_org(org)
-        .filter(anonymous_id__in=ids)
-        .values_list("anonymous_id", "pk", "lead_id")
-    }
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for anonymous_id in ids:
+        params += [org.pk, anonymous_id, adapt(now), adapt(now)]
+    with connection.cursor() as cursor:
+        # One statement creates the new visitors and touches the known ones.
+        cursor.execute(
+            f'INSERT INTO "{Visitor._meta.db_table}" '
+            "(organization_id, anonymous_id, first_seen_at, last_seen_at) "
+            f"VALUES {placeholders} ON CONFLICT (organization_id, anonymous_id) "
+            "DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at "
+            "RETURNING anonymous_id, id, lead_id",
+            params,
+        )
+        visitors = {anonymous_id: [pk, lead_id] for anonymous_id, pk, lead_id in cursor}
     # Identification: the last e-mail seen with a visitor in this batch wins.
     identified: dict[str, int] = {}
     for e in sorted(events, key=lambda e: e.occurred_at):
         if e.visitor_id and e.email:
             identified[e.visitor_id] = leads[e.email]
-    changed = {
-        visitors[anonymous_id][0]: lead_id
+    changed = [
+        (visitors[anonymous_id][0], lead_id)
         for anonymous_id, lead_id in identified.items()
         if visitors[anonymous_id][1] != lead_id
-    }
+    ]
     merged_leads: list[int] = []
     if changed:
-        lead_of_visitor = Case(
-            *(When(pk=pk, then=Value(lead_id)) for pk, lead_id in changed.items())
-        )
-        Visitor.objects.for_org(org).filter(pk__in=changed).update(
-            lead_id=lead_of_visitor, identified_at=now
+        _update_from_values(
+            Visitor._meta.db_table,
+            [("id", "bigint"), ("lead_id", "bigint"), ("at", "timestamptz")],
+            [(pk, lead_id, now) for pk, lead_id in changed],
+            "lead_id = v.lead_id, identified_at = v.at",
+            organization_id=org.pk,
         )
         # Earlier anonymous events of these browsers now belong to their leads.
-        anonymous = Event.objects.for_org(org).filter(visitor_id__in=changed, lead=None)
-        merged_leads = sorted(
-            {changed[v] for v in anonymous.values_list("visitor_id", flat=True).distinct()}
+        moved = _update_from_values(
+            Event._meta.db_table,
+            [("visitor_id", "bigint"), ("lead_id", "bigint")],
+            changed,
+            "lead_id = v.lead_id",
+            organization_id=org.pk,
+            match="t.visitor_id = v.visitor_id AND t.lead_id IS NULL",
+            returning="t.lead_id",
         )
-        if merged_leads:
-            anonymous.update(
-                lead_id=Case(
-                    *(When(visitor_id=pk, then=Value(lead_id)) for pk, lead_id in changed.items())
-                )
-            )
+        merged_leads = sorted({row[0] for row in moved})
         for anonymous_id, lead_id in identified.items():
             visitors[anonymous_id][1] = lead_id
-    Visitor.objects.for_org(org).filter(anonymous_id__in=ids).update(last_seen_at=now)
     return visitors, merged_leads
 
 
@@ -592,34 +641,19 @@ def _resolve_keys(org, events, now):
     return contents, campaign_for
 
 
-def _fill_attributes(org, events, leads, campaign_for, now) -> None:
-    """Lead attributes carried by events fill the lead's empty fields only."""
-    wanted: dict[int, dict[str, str]] = defaultdict(dict)
-    first_campaign: dict[int, int] = {}
-    for e in sorted(events, key=lambda e: e.occurred_at):
-        if not e.email:
-            continue
-        lead_id = leads[e.email]
-        for name, value in e.attributes.items():
-            wanted[lead_id].setdefault(name, value)
-        campaign_id = campaign_for(e)
-        if campaign_id:
-            first_campaign.setdefault(lead_id, campaign_id)
-        if e.type == EventType.UNSUBSCRIBE:
-            wanted[lead_id]["_unsubscribe"] = e.occurred_at.isoformat()
-    if not wanted and not first_campaign:
-        return
-    lead_ids = set(wanted) | set(first_campaign)
+def _companies_for(org, wanted: dict[int, dict[str, str]], now) -> dict[str, int]:
     domains = {a["company_domain"] for a in wanted.values() if "company_domain" in a}
+    if not domains:
+        return {}
     companies = dict(
         Company.objects.for_org(org).filter(domain__in=domains).values_list("domain", "pk")
     )
     missing = sorted(domains - set(companies))
     if missing:
-        names = {}
+        names: dict[str, str] = {}
         for attrs in wanted.values():
             if attrs.get("company_domain") in missing:
-                names.setdefault(attrs["company_domain"], attrs.get("company"))
+                names.setdefault(attrs["company_domain"], attrs.get("company", ""))
         _insert_ignore(
             Company._meta.db_table,
             [
@@ -638,37 +672,80 @@ def _fill_attributes(org, events, leads, campaign_for, now) -> None:
         companies.update(
             Company.objects.for_org(org).filter(domain__in=missing).values_list("domain", "pk")
         )
-    changed = []
-    plain = ("first_name", "last_name", "title", "phone", "country")
-    for lead in (
-        Lead.objects.for_org(org)
-        .filter(pk__in=lead_ids)
-        .only("pk", *plain, "company_id", "campaign_id", "consent_email", "unsubscribed_at")
-    ):
-        attrs = wanted.get(lead.pk, {})
-        dirty = []
-        for name in plain:
-            if attrs.get(name) and not getattr(lead, name):
-                setattr(lead, name, attrs[name])
-                dirty.append(name)
+    return companies
+
+
+PLAIN_ATTRIBUTES = ("first_name", "last_name", "title", "phone", "country")
+
+
+def _update_leads(org, events, leads, row_leads, merged_leads, campaign_for, now) -> list[int]:
+    """One statement for every lead the accepted events touched: mark it for re-scoring,
+    keep ``last_event_at`` current, fill its empty attributes, record an unsubscribe."""
+    touched: dict[int, dict[str, Any]] = {}
+    for e in sorted(events, key=lambda e: e.occurred_at):
+        lead_id = row_leads[e.external_id]
+        if lead_id is None:
+            continue
+        info = touched.setdefault(lead_id, {"at": e.occurred_at, "attrs": {}})
+        info["at"] = max(info["at"], e.occurred_at)
+        if e.email:
+            for name, value in e.attributes.items():
+                info["attrs"].setdefault(name, value)
+            campaign_id = campaign_for(e)
+            if campaign_id:
+                info.setdefault("campaign_id", campaign_id)
+            if e.type == EventType.UNSUBSCRIBE:
+                info["unsubscribed_at"] = e.occurred_at
+    for lead_id in merged_leads:
+        touched.setdefault(lead_id, {"at": now, "attrs": {}})
+    if not touched:
+        return []
+    companies = _companies_for(org, {k: v["attrs"] for k, v in touched.items()}, now)
+    rows = []
+    for lead_id, info in touched.items():
+        attrs = info["attrs"]
         domain = attrs.get("company_domain")
-        if domain and lead.company_id is None:
-            lead.company_id = companies[domain]
-            dirty.append("company_id")
-        if lead.pk in first_campaign and lead.campaign_id is None:
-            lead.campaign_id = first_campaign[lead.pk]
-            dirty.append("campaign_id")
-        if "_unsubscribe" in attrs and lead.unsubscribed_at is None:
-            lead.unsubscribed_at = datetime.fromisoformat(attrs["_unsubscribe"])
-            lead.consent_email = False
-            dirty += ["unsubscribed_at", "consent_email"]
-        if dirty:
-            changed.append(lead)
-    if changed:
-        fields = sorted(
-            {f for f in plain} | {"company_id", "campaign_id", "unsubscribed_at", "consent_email"}
+        rows.append(
+            (
+                lead_id,
+                info["at"],
+                *(attrs.get(name, "") for name in PLAIN_ATTRIBUTES),
+                companies.get(domain) if domain else None,
+                info.get("campaign_id"),
+                info.get("unsubscribed_at"),
+            )
         )
-        Lead.objects.for_org(org).bulk_update(changed, fields, batch_size=500)
+    fill = ", ".join(
+        f"{name} = CASE WHEN t.{name} = '' THEN v.{name} ELSE t.{name} END"
+        for name in PLAIN_ATTRIBUTES
+    )
+    _update_leads_sql(org, rows, fill, now)
+    return sorted(touched)
+
+
+def _update_leads_sql(org, rows, fill, now) -> None:
+    columns = [
+        ("id", "bigint"),
+        ("at", "timestamptz"),
+        *((n, "text") for n in PLAIN_ATTRIBUTES),
+        ("company_id", "bigint"),
+        ("campaign_id", "bigint"),
+        ("unsubscribed_at", "timestamptz"),
+        ("now", "timestamptz"),
+    ]
+    _update_from_values(
+        Lead._meta.db_table,
+        columns,
+        [(*row, now) for row in rows],
+        "rescore_requested_at = COALESCE(t.rescore_requested_at, v.now), "
+        f"last_event_at = {_greatest('COALESCE(t.last_event_at, v.at)', 'v.at')}, "
+        f"{fill}, company_id = COALESCE(t.company_id, v.company_id), "
+        "campaign_id = COALESCE(t.campaign_id, v.campaign_id), "
+        "unsubscribed_at = COALESCE(t.unsubscribed_at, v.unsubscribed_at), "
+        "consent_email = CASE WHEN v.unsubscribed_at IS NULL THEN t.consent_email "
+        "ELSE FALSE END",
+        organization_id=org.pk,
+    )
 
 
 @transaction.atomic
@@ -740,18 +817,9 @@ def ingest_events(
     inserted_set = set(inserted)
     new_events = [e for e in batch if e.external_id in inserted_set]
 
-    # Attributes are filled from accepted events only: a replay changes nothing.
-    _fill_attributes(org, new_events, leads, campaign_for, now)
-
-    touched: dict[int, datetime] = {}
-    for e in new_events:
-        lead_id = row_leads[e.external_id]
-        if lead_id is not None and (lead_id not in touched or touched[lead_id] < e.occurred_at):
-            touched[lead_id] = e.occurred_at
-    for lead_id in merged_leads:
-        touched.setdefault(lead_id, now)
+    # Leads are updated from accepted events only: a replay changes nothing.
+    touched = _update_leads(org, new_events, leads, row_leads, merged_leads, campaign_for, now)
     if touched:
-        _mark_touched(org, touched, now)
         signals.events_ingested.send(
             sender=Event,
             organization=org,
@@ -760,37 +828,12 @@ def ingest_events(
                 for e in new_events
                 if row_leads[e.external_id] is not None
             ],
-            lead_ids=sorted(touched),
+            lead_ids=touched,
             at=now,
         )
     return IngestResult(
         accepted=len(inserted),
         duplicates=len(clean) - len(inserted),
-        lead_ids=sorted(touched),
+        lead_ids=touched,
         created_lead_ids=sorted(created_leads),
     )
-
-
-def _mark_touched(org: Organization, touched: dict[int, datetime], now: datetime) -> None:
-    """Flag leads for re-scoring and keep ``last_event_at`` current, in one statement."""
-    table = Lead._meta.db_table
-    ids = sorted(touched)
-    if connection.vendor == "postgresql":
-        values = ", ".join(["(%s, %s::timestamptz)"] * len(ids))
-        sql = (
-            f'UPDATE "{table}" AS l SET rescore_requested_at = COALESCE(l.rescore_requested_at,'
-            f" %s), last_event_at = GREATEST(COALESCE(l.last_event_at, v.at), v.at)"
-            f" FROM (VALUES {values}) AS v(id, at) WHERE l.id = v.id AND l.organization_id = %s"
-        )
-        params: list[Any] = [now]
-        for lead_id in ids:
-            params += [lead_id, touched[lead_id]]
-        params.append(org.pk)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-        return
-    # SQLite (embedded default): the same in two portable statements.
-    leads = Lead.objects.for_org(org).filter(pk__in=ids)
-    leads.filter(rescore_requested_at=None).update(rescore_requested_at=now)
-    latest = Case(*(When(pk=lead_id, then=Value(at)) for lead_id, at in touched.items()))
-    leads.update(last_event_at=Greatest(Coalesce("last_event_at", latest), latest))

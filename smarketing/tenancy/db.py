@@ -103,13 +103,14 @@ def deactivate_tenant(*, using: str = "default") -> None:
 
 
 @contextlib.contextmanager
-def system_context(reason: str, *, using: str = "default") -> Iterator[None]:
+def system_context(reason: str, *, using: str = "default", routine: bool = False) -> Iterator[None]:
     """Read or write across organizations, explicitly and on the record.
 
     For operator tools and for look-ups that precede knowing the tenant (an API key
     or kiosk token by its hash, an invitation by its token, a user's organizations).
+    ``routine`` look-ups that happen on every request are logged at DEBUG level only.
     """
-    system_log.info("system context: %s", reason)
+    system_log.log(logging.DEBUG if routine else logging.INFO, "system context: %s", reason)
     token = _system.set(True)
     try:
         with transaction.atomic(using=using):

@@ -66,7 +66,7 @@ def user_organizations(user) -> list[Membership]:
     """The user's memberships across organizations (the organization switcher)."""
     if not user.is_authenticated:
         return []
-    with system_context("organization switcher"):
+    with system_context("organization switcher", routine=True):
         return list(
             Membership.unscoped.filter(user=user)
             .select_related("organization")
@@ -84,7 +84,7 @@ def find_api_key(raw_key: str) -> ApiKey | None:
     """The active key with this secret, whatever its organization (it is not known yet)."""
     if not raw_key.startswith(ApiKey.PREFIX):
         return None
-    with system_context("API key look-up by hash"):
+    with system_context("API key look-up by hash", routine=True):
         return (
             ApiKey.unscoped.select_related("organization")
             .filter(key_hash=hash_secret(raw_key), revoked_at=None)
@@ -93,7 +93,7 @@ def find_api_key(raw_key: str) -> ApiKey | None:
 
 
 def find_kiosk_token(raw_token: str) -> KioskToken | None:
-    with system_context("kiosk token look-up by hash"):
+    with system_context("kiosk token look-up by hash", routine=True):
         return (
             KioskToken.unscoped.select_related("organization")
             .filter(token_hash=hash_secret(raw_token), revoked_at=None)
