@@ -86,11 +86,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "axes.middleware.AxesMiddleware",
     # Opens the request transaction and sets the tenant for row-level security.
     "smarketing.tenancy.middleware.TenantMiddleware",
     # After the tenant: the language may come from the user or the organization.
     "smarketing.accounts.middleware.LanguageMiddleware",
+    # Last, so that its lockout page is rendered in the visitor's language.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "smarketing.urls"
@@ -162,6 +163,8 @@ if TESTING:
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Django's login forms post the e-mail as "username" (axes would look for "email").
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0)
