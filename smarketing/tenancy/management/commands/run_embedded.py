@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 COLORS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m", "run": "\033[1m"}
 RESET = "\033[0m"
@@ -245,7 +246,11 @@ class Command(BaseCommand):
             f"(SQLite and filesystem broker in {settings.VAR_DIR})",
             "",
         ]
-        if Organization.objects.filter(slug=DEMO_SLUG).exists():
+        try:
+            has_demo = Organization.objects.filter(slug=DEMO_SLUG).exists()
+        except DatabaseError:  # not migrated yet: the web process says so
+            has_demo = False
+        if has_demo:
             lines += ["Demo logins (manage.py load_demo):", *logins_table().splitlines(), ""]
         lines += ["Ctrl-C stops everything.", rule]
         for line in lines:
