@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "smarketing.accounts",
     "smarketing.notifications",
     "leads",
+    "scoring",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/imports/", include("leads.import_urls")),
     path("o/<slug:org_slug>/settings/tracking/", include("leads.tracking_urls")),
     path("o/<slug:org_slug>/settings/routing/", include("leads.routing_urls")),
+    path("o/<slug:org_slug>/scoring/", include("scoring.urls")),
     # Public, unauthenticated entry points of the website tracker and inbound webhooks.
     path("t/", include("leads.tracker_urls")),
     path("hooks/", include("leads.hook_urls")),
