@@ -26,7 +26,7 @@ TEST_ENV := SMARKETING_TESTING=1 DATABASE_URL=$(TEST_DATABASE_URL) \
 	bench check-deploy clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -50,7 +50,7 @@ services: $(STAMP) ## are PostgreSQL, Redis and Chromium there for the tests?
 	@PG_ADMIN_URL=$(PG_ADMIN_URL) $(TEST_ENV) $(PY) scripts/check_services.py
 
 db-roles: $(STAMP) ## create the owner and application PostgreSQL roles (idempotent)
-	@$(PY) manage.py create_db_roles --admin-url $(PG_ADMIN_URL) --createdb
+	@$(TEST_ENV) $(PY) manage.py create_db_roles --admin-url $(PG_ADMIN_URL) --createdb
 
 test: $(STAMP) services db-roles compile-messages ## the whole suite on PostgreSQL + Redis + Chromium
 	@mkdir -p $(ARTIFACTS)
@@ -67,7 +67,7 @@ format: $(STAMP) ## ruff format + ruff check --fix
 
 messages: $(STAMP) ## extract French strings into locale/fr and compile them
 	$(PY) manage.py makemessages -l fr --no-obsolete \
-		--ignore=.venv --ignore=var --ignore=staticfiles --ignore=artifacts --ignore=tests
+		--ignore=.venv --ignore=var --ignore=staticfiles --ignore=artifacts --ignore=tests --ignore=bench
 	$(PY) manage.py compilemessages -l fr --ignore=.venv
 
 bench: $(STAMP) ## run bench/*.py
