@@ -71,8 +71,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 API_KEY_PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset({"organization.view", "leads.view"}),
     "read_write": frozenset(
-        {"organization.view", "leads.view", "leads.edit", "leads.decide", "deals.edit",
-         "events.ingest"}
+        {
+            "organization.view",
+            "leads.view",
+            "leads.edit",
+            "leads.decide",
+            "deals.edit",
+            "events.ingest",
+        }
     ),
 }
 

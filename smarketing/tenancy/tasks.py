@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .db import ORG_SETTING
+from .db import ORG_SETTING, current_organization_id
 from .models import Invitation, Membership
 from .tasking import tenant_task
 
@@ -50,8 +50,11 @@ def probe(organization) -> dict:
     isolation tests. Raw SQL on purpose: it must see only this organization's rows
     because of row-level security, not because of an ORM filter."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting(%s, true), current_user", [ORG_SETTING])
-        setting, db_user = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT current_setting(%s, true), current_user", [ORG_SETTING])
+            setting, db_user = cursor.fetchone()
+        else:  # the embedded SQLite default has no RLS setting and no roles
+            setting, db_user = str(current_organization_id()), None
         cursor.execute("SELECT DISTINCT organization_id FROM tenancy_membership")
         visible = sorted(row[0] for row in cursor.fetchall())
     return {

@@ -13,8 +13,9 @@ from ..factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_a_new_member_is_announced_to_owners_and_admins_once(trio, as_org,
-                                                            django_capture_on_commit_callbacks):
+def test_a_new_member_is_announced_to_owners_and_admins_once(
+    trio, as_org, django_capture_on_commit_callbacks
+):
     with as_org(trio.alpha), django_capture_on_commit_callbacks(execute=False):
         invitation = invitation_create(
             actor=trio.alice_membership, email="dora@alpha.test", role=Role.MARKETER
