@@ -463,11 +463,27 @@ def job_records(job: ImportJob) -> Iterator[Record]:
     return records(job.content, job.delimiter, pos=pos, row=1)
 
 
+def column_samples(job: ImportJob, *, rows: int = 20, per_column: int = 3) -> list[str]:
+    """A few values of each column, to help map it ("alice@…, bob@…")."""
+    headers = job_headers(job)
+    samples: list[list[str]] = [[] for _h in headers]
+    for record in _limit(job_records(job), rows):
+        for index, values in enumerate(samples):
+            value = _cell(record.cells, index)
+            if value and len(values) < per_column and value not in values:
+                values.append(value[:40])
+    return [", ".join(values) for values in samples]
+
+
 @dataclass
 class PreviewRow:
     row: int
     cells: list[str]  # one per mapped field, in the order of ``fields``
     issues: list[Issue]
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.level == "error" for i in self.issues)
 
 
 def preview(job: ImportJob, columns: list[str]) -> tuple[list[ImportField], list[PreviewRow]]:
