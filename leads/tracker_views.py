@@ -44,7 +44,7 @@ def tracker_script(request: HttpRequest, public_key: str) -> HttpResponse:
     )
     body = render_to_string(
         "leads/tracker.js",
-        {"collect_url": collect_url, "consent_required": tracking.require_consent},
+        {"collect_url_json": json.dumps(collect_url), "consent_required": tracking.require_consent},
     )
     response = HttpResponse(body.strip() + "\n", content_type="text/javascript; charset=utf-8")
     # Short: a settings change (consent, key rotation) reaches the sites within minutes.

@@ -1,10 +1,11 @@
 {% comment %}
 The website tracker, served per organization at /t/<public key>.js (docs/tracker.md).
-Self-contained, no dependency, kept under 5 KB. Context: collect_url, consent_required.
+Self-contained, no dependency, kept under 5 KB. Context: collect_url_json (a JSON string: this file is
+never inlined in HTML), consent_required.
 {% endcomment %}/* Smarketing tracker — docs: /docs/tracker.md */
 (function (w, d) {
   "use strict";
-  var URL_ = "{{ collect_url|escapejs }}", NEEDS_CONSENT = {{ consent_required|yesno:"true,false" }};
+  var URL_ = {{ collect_url_json|safe }}, NEEDS_CONSENT = {{ consent_required|yesno:"true,false" }};
   var VID = "smk_vid", OPTOUT = "smk_optout", MAX_AGE = 34128000; /* 13 months */
   /* pending: waiting for consent (nothing stored, nothing sent); on; off (opted out) */
   var state = NEEDS_CONSENT ? "pending" : "on", consented = false, vid = null, queue = [];
