@@ -94,9 +94,7 @@ def _get(org, as_org, job) -> ImportJob:
 
 def _leads(org, as_org) -> dict[str, Lead]:
     with as_org(org):
-        return {
-            lead.email: lead for lead in Lead.objects.for_org(org).select_related("company")
-        }
+        return {lead.email: lead for lead in Lead.objects.for_org(org).select_related("company")}
 
 
 # --- Header detection and reading -------------------------------------------------------
@@ -194,7 +192,10 @@ def test_quoted_newlines_keep_spreadsheet_row_numbers():
     headers, pos = imports.read_header(text, ",")
     found = list(imports.records(text, ",", pos=pos, row=1))
     assert headers == ["email", "title"]
-    assert [(r.row, r.cells) for r in found] == [(2, ["a@b.fr", "two\nlines"]), (4, ["c@d.fr", "x"])]
+    assert [(r.row, r.cells) for r in found] == [
+        (2, ["a@b.fr", "two\nlines"]),
+        (4, ["c@d.fr", "x"]),
+    ]
     # Each record knows where the next one starts: a later chunk resumes from there.
     resumed = list(imports.records(text, ",", pos=found[0].end, row=found[0].row))
     assert [r.row for r in resumed] == [4]
@@ -233,7 +234,9 @@ def test_broken_rows_are_reported_with_row_and_column(trio, marketer, validated,
 def test_mapping_without_email_is_refused(trio, marketer, upload, as_org):
     job = upload(trio.alpha, marketer, BROKEN)
     with as_org(trio.alpha), pytest.raises(imports.CsvImportError) as caught:
-        imports.import_validate(actor=marketer, job=job, columns=["", "first_name"], overwrite=False)
+        imports.import_validate(
+            actor=marketer, job=job, columns=["", "first_name"], overwrite=False
+        )
     assert "__all__" in caught.value.fields
     with as_org(trio.alpha), pytest.raises(imports.CsvImportError) as caught:
         imports.import_validate(
@@ -314,9 +317,7 @@ def test_run_creates_and_updates_leads(trio, marketer, queued, as_org):
 def test_overwrite_replaces_non_empty_values_but_empty_cells_erase_nothing(
     trio, marketer, queued, as_org
 ):
-    _lead(
-        trio.alpha, as_org, email="jean@initech.io", first_name="Jean", title="CTO", phone="01"
-    )
+    _lead(trio.alpha, as_org, email="jean@initech.io", first_name="Jean", title="CTO", phone="01")
     job = queued(
         trio.alpha,
         marketer,
@@ -333,9 +334,7 @@ def test_overwrite_replaces_non_empty_values_but_empty_cells_erase_nothing(
     )
 
 
-def test_consent_is_recorded_but_never_given_back_after_unsubscribe(
-    trio, marketer, queued, as_org
-):
+def test_consent_is_recorded_but_never_given_back_after_unsubscribe(trio, marketer, queued, as_org):
     from django.utils import timezone
 
     _lead(trio.alpha, as_org, email="gone@x.fr", unsubscribed_at=timezone.now())
