@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import content_disposition_header
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -138,8 +139,17 @@ def _render_mapping(
 
 def _render_progress(request: HttpRequest, job: ImportJob) -> HttpResponse:
     errors = list(job.errors or [])
+    duration = ""
+    if job.started_at and job.finished_at:
+        seconds = (job.finished_at - job.started_at).total_seconds()
+        duration = (
+            _("%(n)s s") % {"n": max(1, round(seconds))}
+            if seconds < 60
+            else timesince(job.started_at, job.finished_at)
+        )
     context = {
         "job": job,
+        "duration": duration,
         "polling": job.status in POLLING,
         "summary": (job.mapping or {}).get("report") or {},
         "issues": errors[:REPORT_ON_PAGE],

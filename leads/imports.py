@@ -476,9 +476,15 @@ def column_samples(job: ImportJob, *, rows: int = 20, per_column: int = 3) -> li
 
 
 @dataclass
+class PreviewCell:
+    value: str
+    bad: bool = False  # the file's value, refused (shown as it is, marked)
+
+
+@dataclass
 class PreviewRow:
     row: int
-    cells: list[str]  # one per mapped field, in the order of ``fields``
+    cells: list[PreviewCell]  # one per mapped field, in the order of ``fields``
     issues: list[Issue]
 
     @property
@@ -489,17 +495,22 @@ class PreviewRow:
 def preview(job: ImportJob, columns: list[str]) -> tuple[list[ImportField], list[PreviewRow]]:
     """The first rows as they would be imported with this mapping."""
     headers = job_headers(job)
-    fields = [IMPORT_FIELDS[name] for name in columns if name]
+    mapped = [(index, IMPORT_FIELDS[name]) for index, name in enumerate(columns) if name]
     rows = []
-    for clean in _limit(clean_records(job_records(job), columns, headers), PREVIEW_ROWS):
+    records_ = list(_limit(job_records(job), PREVIEW_ROWS))
+    for record, clean in zip(records_, clean_records(records_, columns, headers), strict=True):
         cells = []
-        for f in fields:
-            value = clean.values.get(f.name, "")
-            if isinstance(value, bool):
-                value = _("yes") if value else _("no")
-            cells.append(value)
+        for index, f in mapped:
+            value = clean.values.get(f.name)
+            if value is None:
+                raw = _cell(record.cells, index)
+                cells.append(PreviewCell(raw[:80], bad=bool(raw)))
+            elif isinstance(value, bool):
+                cells.append(PreviewCell(_("yes") if value else _("no")))
+            else:
+                cells.append(PreviewCell(value))
         rows.append(PreviewRow(row=clean.row, cells=cells, issues=clean.issues))
-    return fields, rows
+    return [f for _index, f in mapped], rows
 
 
 def _limit(items: Iterable[Any], n: int) -> Iterator[Any]:

@@ -14,6 +14,7 @@ from django.utils import translation
 from leads import import_tasks, imports
 from leads.models import Company, ImportJob, Lead, LifecycleTransition, Stage
 from smarketing.tenancy.permissions import PermissionDenied, Role
+from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (browser fixtures)
 from tests.factories import MembershipFactory, UserFactory
 
 BROKEN = (
@@ -258,7 +259,7 @@ def test_values_are_cleaned(trio, marketer, validated, as_org):
     with as_org(trio.alpha):
         fields, rows = imports.preview(job, imports.job_columns(job))
     first, second = rows
-    values = dict(zip([f.name for f in fields], first.cells, strict=True))
+    values = {f.name: cell.value for f, cell in zip(fields, first.cells, strict=True)}
     assert values["company_domain"] == "acme.fr"
     assert values["country"] == "FR"
     assert values["source"] == Lead.Source.OTHER  # unknown source: warned, "other"
@@ -267,7 +268,11 @@ def test_values_are_cleaned(trio, marketer, validated, as_org):
     assert first.valid
     assert not second.valid
     assert {i.column for i in second.issues} == {"website", "consent"}
-    assert second.cells[fields.index(imports.IMPORT_FIELDS["source"])] == Lead.Source.WEBINAR
+    cells = {f.name: cell for f, cell in zip(fields, second.cells, strict=True)}
+    assert cells["source"].value == Lead.Source.WEBINAR
+    # A refused value is shown as it is in the file, marked.
+    assert (cells["company_domain"].value, cells["company_domain"].bad) == ("not a domain", True)
+    assert not cells["country"].bad and cells["country"].value == ""
 
 
 # --- The run ------------------------------------------------------------------------------
@@ -492,9 +497,9 @@ def test_the_import_pages_from_upload_to_summary(
     assert response["Location"] == _url("detail", job_id=job.pk)
     assert job.created_by == marketer.user
 
-    page = client.get(_url("detail", job_id=job.pk))
-    assert page.status_code == 200
-    html = page.content.decode()
+    mapping_page = client.get(_url("detail", job_id=job.pk))
+    assert mapping_page.status_code == 200
+    html = mapping_page.content.decode()
     assert 'name="col_0"' in html and '<option value="email" selected>' in html
     assert "anne@acme.fr" in html  # the preview
     assert "Validation report" not in html  # not checked yet
@@ -618,3 +623,67 @@ def test_job_list_queries_are_bounded(
                 response = client.get(_url("list"))
             assert response.status_code == 200
     assert response.content.decode().count("file-") == 25  # one page
+
+
+# --- In a browser -----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_imports_a_file_in_the_browser(
+    trio,
+    marketer,
+    page,  # noqa: F811 (the browser fixtures imported above)
+    live_server,
+    screenshot,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+    as_org,
+):
+    from django.conf import settings
+    from django.test import Client
+
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 2)
+    sent: list[tuple] = []
+    monkeypatch.setattr(import_tasks.run_import, "delay", lambda *args: sent.append(args))
+    _lead(trio.alpha, as_org, email="jean@initech.io", first_name="Jean")
+    client = Client()
+    client.force_login(marketer.user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
+    )
+    path = tmp_path / "salon-2026.csv"
+    path.write_bytes(BROKEN.encode("cp1252"))
+
+    page.goto("/o/alpha/imports/new/")
+    page.set_input_files("input[type=file]", str(path))
+    page.get_by_role("button", name="Upload and map the columns").click()
+    page.wait_for_url("**/imports/*/")
+    assert page.locator("select[name=col_0]").input_value() == "email"
+    assert page.locator("select[name=col_5]").input_value() == "country"
+    # Ignoring a column updates the preview in place.
+    assert page.locator("#preview").get_by_text("DSI").count() == 1
+    page.locator("select[name=col_6]").select_option("")
+    page.locator("#preview").get_by_text("DSI").wait_for(state="detached")
+    page.locator("select[name=col_6]").select_option("title")
+    page.locator("#preview").get_by_text("DSI").wait_for()
+    page.get_by_role("button", name="Check the file").click()
+    page.locator("#report").wait_for()
+    assert page.locator("#report .import-issues tbody tr").count() == 4
+    screenshot("imports-mapping-report")
+
+    page.get_by_role("button", name="Import 3 valid rows").click()
+    page.get_by_text("Waiting for a worker").wait_for()
+    assert len(sent) == 1
+    cursor = import_tasks.run_import(*sent[0])  # the first chunk only: 2 of 6 rows
+    page.get_by_text("2 of 6 rows").wait_for()  # the page polls every second
+    screenshot("imports-progress-running")
+    while cursor is not None:
+        cursor = import_tasks.run_import(trio.alpha.pk, sent[0][1], cursor)
+    page.get_by_text("Import finished").wait_for()
+    assert page.locator("#progress[hx-trigger]").count() == 0  # polling stopped
+    screenshot("imports-progress-done")
+    page.get_by_role("link", name="All imports").click()
+    page.get_by_text("salon-2026.csv").wait_for()
+    screenshot("imports-list")
