@@ -517,12 +517,13 @@ def _resolve_visitors(org, events, leads, now):
         # Earlier anonymous events of these browsers now belong to their leads.
         moved = _update_from_values(
             Event._meta.db_table,
-            [("visitor_id", "bigint"), ("lead_id", "bigint")],
+            [("visitor_id", "bigint"), ("new_lead_id", "bigint")],
             changed,
-            "lead_id = v.lead_id",
+            "lead_id = v.new_lead_id",
             organization_id=org.pk,
             match="t.visitor_id = v.visitor_id AND t.lead_id IS NULL",
-            returning="t.lead_id",
+            # Unqualified: SQLite's RETURNING names the updated table's columns only.
+            returning="lead_id",
         )
         merged_leads = sorted({row[0] for row in moved})
         for anonymous_id, lead_id in identified.items():

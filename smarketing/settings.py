@@ -172,6 +172,9 @@ AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0)
 AXES_VERBOSE = False
 
 INVITATION_MAX_AGE_DAYS = env_int("INVITATION_MAX_AGE_DAYS", 7)
+# Simulated website traffic into the demo organization (make run sets it).
+DEMO_TRAFFIC = env_bool("DEMO_TRAFFIC", False)
+DEMO_TRAFFIC_SECONDS = env_int("DEMO_TRAFFIC_SECONDS", 10)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "fr") or "fr"

@@ -10,7 +10,7 @@ stderr.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.utils import timezone
 
 from smarketing.tenancy.models import ApiKey, Organization
@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--scope", choices=sorted(SCOPES), default="read", help="default: read")
         parser.add_argument("--name", default=None, help='default: "Operator key <date>"')
 
+    @no_translations  # operator console: English, like the rest of manage.py
     def handle(self, *args, **opts) -> None:
         org = Organization.objects.filter(slug=opts["slug"]).first()
         if org is None:

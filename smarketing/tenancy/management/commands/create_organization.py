@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.text import slugify
@@ -33,6 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--time-zone", default="Europe/Paris")
         parser.add_argument("--currency", default="EUR")
 
+    @no_translations  # operator console: English, like the rest of manage.py
     def handle(self, *args, **opts) -> None:
         slug = opts["slug"]
         if slugify(slug) != slug:

@@ -153,6 +153,8 @@ class Command(BaseCommand):
         env.setdefault("DJANGO_SETTINGS_MODULE", "smarketing.settings")
         # Links in e-mails (invitations, password resets) point at this server.
         env.setdefault("SITE_URL", f"http://{host}:{port}")
+        # The demo keeps receiving simulated website traffic so the queue moves.
+        env.setdefault("DEMO_TRAFFIC", "1")
         if self._color:
             env.setdefault("FORCE_COLOR", "1")
         return env
