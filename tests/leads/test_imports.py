@@ -687,3 +687,32 @@ def test_a_marketer_imports_a_file_in_the_browser(
     page.get_by_role("link", name="All imports").click()
     page.get_by_text("salon-2026.csv").wait_for()
     screenshot("imports-list")
+
+
+# --- With a real worker -------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_imports_a_file_in_chained_chunks(
+    trio, marketer, validated, as_org, celery_worker_process
+):
+    import time
+
+    rows = "".join(f"lead{i}@bulk.fr,Lead {i},FR\n" for i in range(1200))
+    job = validated(trio.alpha, marketer, "email,first name,country\n" + rows)
+    with as_org(trio.alpha):
+        assert imports.import_start(actor=marketer, job=job)  # sent once committed
+    deadline = time.monotonic() + 60
+    seen = set()
+    while time.monotonic() < deadline:
+        state = _get(trio.alpha, as_org, job)
+        seen.add(state.processed_rows)
+        if state.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+            break
+        time.sleep(0.05)
+    assert state.status == ImportJob.Status.DONE, state.errors[-1:]
+    assert (state.processed_rows, state.created_leads, state.progress) == (1200, 1200, 100)
+    assert seen <= {0, 500, 1000, 1200}  # only committed chunk boundaries are ever seen
+    with as_org(trio.alpha):
+        assert Lead.objects.for_org(trio.alpha).filter(email__endswith="@bulk.fr").count() == 1200
