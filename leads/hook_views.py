@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -35,8 +36,10 @@ def hook_receive(request: HttpRequest, token: str) -> HttpResponse:
         body = request.body
     except RequestDataTooBig:
         return _error(413, "too_large", _("The message is too large."))
-    try:
-        result = hooks.webhook_receive(endpoint=endpoint, body=body, headers=request.headers)
-    except ServiceError as error:  # HookError (401, 409, 400) or IngestError (400)
-        return _error(error.status, error.code, error.message, error.fields)
+    # Messages (in the answer and in the receipts log) in the organization's language.
+    with translation.override(endpoint.organization.language):
+        try:
+            result = hooks.webhook_receive(endpoint=endpoint, body=body, headers=request.headers)
+        except ServiceError as error:  # HookError (401, 409, 400) or IngestError (400)
+            return _error(error.status, error.code, error.message, error.fields)
     return JsonResponse({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)

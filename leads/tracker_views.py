@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -93,9 +94,10 @@ def _collect(request: HttpRequest, public_key: str) -> HttpResponse:
     except (ValueError, UnicodeDecodeError):
         return _with_cors(_error(400, "invalid_json", _("The body is not JSON.")), origin)
     try:
-        result = tracker.tracker_collect(
-            tracking=tracking, payload=payload, client_ip=tracker.client_address(request.META)
-        )
+        with translation.override(tracking.organization.language):
+            result = tracker.tracker_collect(
+                tracking=tracking, payload=payload, client_ip=tracker.client_address(request.META)
+            )
     except tracker.RateLimited as error:
         response = _error(error.status, error.code, error.message)
         response["Retry-After"] = str(error.retry_after)

@@ -70,7 +70,7 @@ class WebhookEndpointCreateForm(forms.Form):
         max_length=50,
         required=False,
         help_text=_(
-            "Events carry the source hook:<key>. Made from the name if empty; it cannot change."
+            "Events carry the source hook:KEY. Made from the name if empty; it cannot change."
         ),
     )
     default_type = forms.CharField(

@@ -3,15 +3,20 @@ and the tracker part of the tracking settings page."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test import Client, override_settings
 
-from leads import tracker
+from leads import hooks, tracker
 from leads.models import Campaign, Event, Lead, TrackingSettings, Visitor
 from smarketing.tenancy.db import tenant_context
+from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (browser fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -314,6 +319,11 @@ def test_rate_limit_with_redis_down_falls_back(settings):
 # --- Bad payloads: 4xx, never 500 ----------------------------------------------------------
 
 
+def one(**event) -> str:
+    """A request from a valid visitor carrying one event."""
+    return json.dumps({"visitor_id": "v" * 20, "events": [{"id": "e1234567", **event}]})
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -322,72 +332,18 @@ def test_rate_limit_with_redis_down_falls_back(settings):
         (json.dumps({"visitor_id": "short", "events": [{}]}), "visitor_id"),
         (json.dumps({"visitor_id": "v" * 20, "events": []}), "events"),
         (json.dumps({"visitor_id": "v" * 20, "events": "x"}), "events"),
-        (
-            json.dumps(
-                {"visitor_id": "v" * 20, "events": [{"id": "e1234567", "type": "page_view"}] * 51}
-            ),
-            "events",
-        ),
+        (json.dumps({"visitor_id": "v" * 20, "events": [{"type": "page_view"}] * 51}), "events"),
         (json.dumps({"visitor_id": "v" * 20, "events": ["x"]}), "0"),
-        (json.dumps({"visitor_id": "v" * 20, "events": [{"id": "x", "type": "page_view"}]}), "0"),
-        (
-            json.dumps(
-                {"visitor_id": "v" * 20, "events": [{"id": "e1234567", "type": "demo_request"}]}
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {
-                    "visitor_id": "v" * 20,
-                    "events": [{"id": "e1234567", "type": "page_view", "email": "a@b.fr"}],
-                }
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {"visitor_id": "v" * 20, "events": [{"id": "e1234567", "type": "form_submit"}]}
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {
-                    "visitor_id": "v" * 20,
-                    "events": [{"id": "e1234567", "type": "form_submit", "email": "nope"}],
-                }
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {
-                    "visitor_id": "v" * 20,
-                    "events": [
-                        {"id": "e1234567", "type": "page_view", "url": "javascript:alert(1)"}
-                    ],
-                }
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {
-                    "visitor_id": "v" * 20,
-                    "events": [
-                        {"id": "e1234567", "type": "custom:x", "properties": {"a": "b" * 17000}}
-                    ],
-                }
-            ),
-            "0",
-        ),
-        (
-            json.dumps(
-                {"visitor_id": "v" * 20, "events": [{"id": "e1234567", "type": "custom:Bad Name"}]}
-            ),
-            "0",
-        ),
+        (one(type="page_view", id="x"), "0"),
+        (one(type="demo_request"), "0"),  # not a type the public tracker may claim
+        (one(type="page_view", email="a@b.fr"), "0"),  # only forms identify
+        (one(type="form_submit"), "0"),
+        (one(type="form_submit", email="nope"), "0"),
+        (one(type="page_view", url="javascript:alert(1)"), "0"),
+        (one(type="page_view", properties={"a": 1}), "0"),
+        (one(type="custom:x", properties={"a": "b" * 17000}), "0"),
+        (one(type="custom:Bad Name"), "0"),
+        (one(type="form_submit", email="a@b.fr", fields=["x"]), "0"),
     ],
 )
 def test_bad_payloads_are_400_with_fields(alpha_tracker, trio, body, field):
@@ -434,9 +390,9 @@ def test_settings_page_for_the_owner(client_for, trio, django_assert_max_num_que
     with tenant_context(trio.alpha.pk):
         tracking = TrackingSettings.objects.for_org(trio.alpha).get()
     assert tracking.require_consent is True and tracking.allowed_domains == []
-    page = response.content.decode()
-    assert f"/t/{tracking.public_key}.js" in page
-    assert "smarketing(&#x27;consent&#x27;, true)" in page or "smarketing('consent', true)" in page
+    html = response.content.decode()
+    assert f"/t/{tracking.public_key}.js" in html
+    assert "smarketing('consent', true);" in html
 
 
 def test_settings_are_saved(client_for, trio):
@@ -502,3 +458,152 @@ def test_sales_rep_gets_403_and_outsider_404(client_for, trio):
 def test_anonymous_is_sent_to_login(client, trio):
     response = client.get(url(trio.alpha))
     assert response.status_code == 302 and "/accounts/login" in response["Location"]
+
+
+# --- In a browser: the real snippet on a (simulated) customer site ----------------------------
+
+
+@contextlib.contextmanager
+def customer_site(script_url: str) -> Iterator[str]:
+    """A customer's website on another origin (a real local server: Chromium refuses a
+    page it cannot place in an address space to call the loopback tracker)."""
+    stub = (
+        "<script>window.smarketing=window.smarketing||function(){"
+        "(smarketing.q=smarketing.q||[]).push(arguments)};</script>"
+    )
+    pages = {
+        "/pricing": "<title>Pricing</title><h1>Pricing</h1>"
+        '<form data-smarketing-identify="demo" action="/thanks" method="get">'
+        '<input type="email" name="email"><input name="company" data-smarketing-field="company">'
+        '<input type="password" name="password"><button>Send</button></form>',
+        # the cookie banner was answered on the previous page: the site says so again
+        "/thanks": "<script>smarketing('consent', true);</script><title>Thanks</title>",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path.split("?")[0])
+            if body is None:
+                self.send_error(404)
+                return
+            html = f'<!doctype html><html><head>{stub}<script async src="{script_url}"></script>'
+            html += f"</head><body>{body}</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("localhost", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_for(predicate, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_snippet_waits_for_consent_then_identifies_on_a_form(trio, page, live_server):  # noqa: F811
+    tracking = setup_tracker(trio.alpha, require_consent=True, allowed_domains=["localhost"])
+
+    def events():
+        with tenant_context(trio.alpha.pk):
+            return list(Event.objects.for_org(trio.alpha).order_by("occurred_at", "pk"))
+
+    with customer_site(f"{live_server.url}/t/{tracking.public_key}.js") as site:
+        page.goto(f"{site}/pricing?utm_source=newsletter&utm_campaign=launch")
+        page.wait_for_function("window.__smarketing === true")
+        page.wait_for_timeout(500)
+        assert events() == []  # no consent yet: nothing sent…
+        assert "smk_vid" not in page.evaluate("document.cookie")  # …and nothing stored
+        assert page.evaluate("window.localStorage.getItem('smk_vid')") is None
+
+        page.evaluate("smarketing('consent', true)")
+        (view,) = _wait_for(events)  # the page view waiting in memory is sent
+        visitor = page.evaluate("window.localStorage.getItem('smk_vid')")
+        assert f"smk_vid={visitor}" in page.evaluate("document.cookie")
+        assert view.type == "page_view" and view.lead_id is None
+        assert view.properties["title"] == "Pricing" and view.campaign_id is not None
+
+        page.fill("input[name=email]", "Nina@Exemple.fr")
+        page.fill("input[name=company]", "Exemple")
+        page.fill("input[name=password]", "secret")
+        page.click("button")
+        page.wait_for_url("**/thanks**")
+        rows = _wait_for(lambda: len(events()) >= 3 and events())
+        with tenant_context(trio.alpha.pk):
+            lead = Lead.objects.for_org(trio.alpha).get()
+            assert lead.email == "nina@exemple.fr"
+            assert {e.type for e in rows} == {"page_view", "form_submit"}
+            assert all(e.lead_id == lead.pk for e in rows)  # the anonymous view was merged
+            assert Visitor.objects.for_org(trio.alpha).get().anonymous_id == visitor
+            assert all("secret" not in json.dumps(e.properties) for e in rows)
+
+        page.evaluate("smarketing('consent', false)")  # withdrawal forgets the visitor
+        assert page.evaluate("window.localStorage.getItem('smk_vid')") is None
+        assert "smk_vid=" not in page.evaluate("document.cookie")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_settings_page_screenshots(trio, page, live_server, screenshot):  # noqa: F811
+    from django.conf import settings as django_settings
+
+    trio.alice.language = "en"
+    trio.alice.save()
+    setup_tracker(
+        trio.alpha, require_consent=True, allowed_domains=["www.alpha.test", "alpha.test"]
+    )
+    with tenant_context(trio.alpha.pk):
+        hooks.webhook_endpoint_create(
+            actor=trio.alice_membership,
+            name="Webinar platform",
+            default_type="webinar_registered",
+            mapping={
+                "events": "data.registrations",
+                "fields": {"email": "attendee.email", "properties.webinar": "$.data.title"},
+            },
+        )
+    client = Client()
+    client.force_login(trio.alice)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies(
+        [
+            {
+                "name": django_settings.SESSION_COOKIE_NAME,
+                "value": cookie.value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page.goto(f"{live_server.url}/o/alpha/settings/tracking/")
+    assert page.locator("h1").inner_text() == "Website tracking and webhooks"
+    screenshot("tracking-settings")
+    page.click("text=Webinar platform")
+    page.fill(
+        "#id_sample",
+        json.dumps(
+            {"data": {"title": "Scoring 101", "registrations": [{"attendee": {"email": "a@b.fr"}}]}}
+        ),
+    )
+    page.click("text=Preview the events")
+    page.locator("#mapping-preview pre").wait_for()
+    assert "a@b.fr" in page.locator("#mapping-preview").inner_text()
+    screenshot("tracking-webhook")
