@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ from .ingest import (
     ingest_events,
 )
 from .models import WebhookEndpoint, WebhookReceipt
+
+log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 SECRET_BYTES = 32
@@ -476,9 +479,18 @@ def webhook_receive(
     mapping, event validation) writes no event and leaves a failed receipt; the same
     message id may be delivered again and succeed."""
     now = now or timezone.now()
-    message_id, timestamp = verify_signature(
-        secret=endpoint_secret(endpoint), body=body, headers=headers
-    )
+    try:
+        secret = endpoint_secret(endpoint)
+    except crypto.DecryptionError as error:
+        # SECRET_KEY or SMARKETING_ENCRYPTION_KEY changed without keeping the old key:
+        # the operator's to fix; 503 makes the sender retry later instead of dropping.
+        log.error("webhook endpoint %s: the signing secret cannot be decrypted", endpoint.pk)
+        raise HookError(
+            _("This endpoint cannot verify signatures right now; retry later."),
+            code="secret_unavailable",
+            status=503,
+        ) from error
+    message_id, timestamp = verify_signature(secret=secret, body=body, headers=headers)
     org = endpoint.organization
     failure: ServiceError | None = None
     # Errors leave the tenant block as values, not exceptions: an exception would roll

@@ -417,6 +417,16 @@ def test_secrets_are_stored_encrypted_and_tokens_hashed(alpha_hook, trio):
     assert crypto.decrypt(row[2]) == secret
 
 
+def test_an_unreadable_secret_is_503_not_500(alpha_hook, trio, monkeypatch):
+    _endpoint, token, secret = alpha_hook
+    monkeypatch.setenv("SMARKETING_ENCRYPTION_KEY", crypto.generate_key())
+    monkeypatch.setattr("django.conf.settings.SECRET_KEY", "another-secret-key-" * 3)
+    response = send(token, secret, {"type": "page_view", "occurred_at": T, "email": "a@b.fr"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "secret_unavailable"
+    assert events_of(trio.alpha) == []
+
+
 def test_crypto_round_trip_keys_and_rotation(monkeypatch):
     old = crypto.encrypt("whsec_abc")
     assert old != "whsec_abc" and crypto.decrypt(old) == "whsec_abc"
