@@ -21,7 +21,7 @@ class QueueFilterForm(forms.Form):
     tab = forms.ChoiceField(choices=TABS, required=False)
     stage = forms.ChoiceField(
         label=_("Stage"),
-        choices=[("", _("Sales queue (MQL and SAL)")), (ANY_STAGE, _("Any stage")), *Stage.choices],
+        choices=[("", _("MQL and SAL")), (ANY_STAGE, _("Any stage")), *Stage.choices],
         required=False,
     )
     source = forms.ChoiceField(
