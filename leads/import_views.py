@@ -42,8 +42,8 @@ def _require(request: HttpRequest) -> Membership:
     return membership
 
 
-def _job(request: HttpRequest, job_id: int) -> ImportJob:
-    return imports.get_import_job_for_org(request.organization, job_id)  # type: ignore[attr-defined]
+def _job(request: HttpRequest, job_id: int, **kwargs) -> ImportJob:
+    return imports.get_import_job_for_org(request.organization, job_id, **kwargs)  # type: ignore[attr-defined]
 
 
 def _detail(request: HttpRequest, job: ImportJob):
@@ -166,7 +166,7 @@ def import_detail(request: HttpRequest, org_slug: str, job_id: int) -> HttpRespo
     """Before the run: the mapping, preview and report (POST checks the file with the
     submitted mapping). From the start on: the progress and then the summary."""
     membership = _require(request)
-    job = _job(request, job_id)
+    job = _job(request, job_id, without_content=True)
     if job.status not in imports.EDITABLE:
         return _render_progress(request, job)
     if request.method == "GET":

@@ -50,6 +50,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -434,7 +435,18 @@ def clean_records(
 # --- Reads ----------------------------------------------------------------------------
 
 
-def get_import_job_for_org(organization: Organization, job_id) -> ImportJob:
+def get_import_job_for_org(
+    organization: Organization, job_id, *, without_content: bool = False
+) -> ImportJob:
+    """The job of this organization, or 404. ``without_content`` for the progress poll,
+    which runs every second and has no use for the file (up to 20 MB); it is loaded
+    on first access if needed."""
+    if without_content:
+        jobs = ImportJob.objects.for_org(organization).defer("content")
+        try:
+            return jobs.get(pk=job_id)
+        except (ImportJob.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
     return get_object_for_org(ImportJob, organization, pk=job_id)
 
 

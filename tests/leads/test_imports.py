@@ -8,6 +8,8 @@ import codecs
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -623,6 +625,20 @@ def test_job_list_queries_are_bounded(
                 response = client.get(_url("list"))
             assert response.status_code == 200
     assert response.content.decode().count("file-") == 25  # one page
+
+
+def test_the_progress_poll_is_cheap(trio, marketer, queued, client_for):
+    """Polled every second: a fixed handful of queries, and the file is not loaded."""
+    job = queued(trio.alpha, marketer, BROKEN)
+    client = client_for(marketer.user)
+    url = _url("detail", job_id=job.pk)
+    client.get(url, headers={"HX-Request": "true"})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and 'hx-trigger="every 1s"' in response.content.decode()
+    assert len(queries) <= 14
+    job_queries = [q["sql"] for q in queries if "leads_importjob" in q["sql"]]
+    assert len(job_queries) == 1 and '"content"' not in job_queries[0]
 
 
 # --- In a browser -----------------------------------------------------------------------------
