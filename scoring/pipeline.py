@@ -1,0 +1,573 @@
+"""Re-scoring leads and what follows: the writes of the scoring pipeline.
+
+- ``rescore_leads``: the leads an ingestion marked (``Lead.rescore_requested_at``),
+  scored in bulk with the pure engine (rules loaded once, every lead's events in one
+  query); called by the coalesced on-commit task and by the sweeper.
+- ``run_full_rescore``: every lead of the organization after an activation, in
+  chunks (one transaction each, progress in ``RescoreRun``), with the set-based SQL
+  path on PostgreSQL, the Python path elsewhere.
+- ``refresh_scores``: the decay refresh — leads that are hot or carry behaviour
+  points, re-scored as time passes (hot windows end, points fade).
+- ``apply_effects``: a lead that now meets the MQL definition and did not before moves
+  to MQL (SPEC.md §1), is routed to an owner, and the owner is notified; a lead that
+  became hot notifies its owner at once. Falling back under the threshold demotes
+  nothing.
+
+Concurrency: a scorer locks the leads it scores ``FOR NO KEY UPDATE SKIP LOCKED``
+before reading their events. An ingestion that commits events for a locked lead waits
+for the scorer to commit before it marks the lead again, so the lead is scored again
+by that ingestion's task; a lead locked by someone else is skipped and stays marked.
+Clearing the mark is a compare-and-swap on the value read, so a lead marked again
+meanwhile (on a database without row locks) stays marked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _lazy
+
+from leads.models import Lead, LifecycleTransition, Stage
+from leads.services import AUTO_MQL_FROM, lead_mark_mql
+from smarketing.tenancy.db import tenant_context
+from smarketing.tenancy.models import Organization
+
+from . import signals
+from .engine import ModelRules, Result, score_lead
+from .inputs import LEAD_VALUES, company_attrs, lead_attrs, load_events
+from .models import RescoreRun, ScoreContribution, ScoringModel
+from .rules import compile_model
+from .services import ensure_active_model
+from .sql import Change, rescore_range
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # leads per Python-path batch: one events query each
+SQL_CHUNK = 5000  # leads per set-based statement (and per progress step)
+SWEEP_GRACE = timedelta(seconds=30)
+SWEEP_LIMIT = 5000
+# Hot notifications are for leads sales can still work.
+NO_HOT_NOTIFICATION = frozenset({Stage.DISQUALIFIED})
+
+
+@dataclass
+class Outcome:
+    scored: int = 0
+    skipped: list[int] = field(default_factory=list)
+    mqls: list[int] = field(default_factory=list)
+    hot: list[int] = field(default_factory=list)
+
+    def add(self, other: Outcome) -> None:
+        self.scored += other.scored
+        self.skipped += other.skipped
+        self.mqls += other.mqls
+        self.hot += other.hot
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _use_sql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- The Python path --------------------------------------------------------------------
+
+
+def _typed(pg_type: str) -> str:
+    return f"%s::{pg_type}" if connection.vendor == "postgresql" else "%s"
+
+
+def _decaying(queryset, organization_id: int):
+    """Leads whose score time can still change: hot, or carrying behaviour points."""
+    behaviour = ScoreContribution.objects.for_org(organization_id).filter(
+        lead_id=OuterRef("pk"), kind=ScoreContribution.Kind.BEHAVIOUR
+    )
+    return queryset.filter(Q(hot=True) | Exists(behaviour))
+
+
+def _lock_rows(organization_id: int, lead_ids: Sequence[int], lead_filter: str) -> list[dict]:
+    leads = Lead.objects.for_org(organization_id).filter(pk__in=list(lead_ids))
+    if lead_filter == "marked":
+        leads = leads.filter(rescore_requested_at__isnull=False)
+    elif lead_filter == "decaying":
+        leads = _decaying(leads, organization_id)
+    return list(
+        leads.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        .order_by("pk")
+        .values(*LEAD_VALUES)
+    )
+
+
+def score_rows(
+    organization_id: int, rules: ModelRules, rows: Sequence[dict], now: datetime
+) -> dict[int, Result]:
+    """The engine over loaded lead rows (their events in one query)."""
+    events = load_events(organization_id, rules, [row["id"] for row in rows])
+    return {
+        row["id"]: score_lead(rules, lead_attrs(row), company_attrs(row), events[row["id"]], now)
+        for row in rows
+    }
+
+
+def _write(organization_id: int, model_id: int, rows: Sequence[dict], results: dict) -> None:
+    """Write scores back (one UPDATE … FROM VALUES, changed or marked rows only) and
+    replace the contributions (one DELETE, one INSERT)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    values = []
+    for row in rows:
+        r = results[row["id"]]
+        hot_since = r.hot_since if r.hot else None
+        same = (row["score"], row["fit"], row["grade"], row["hot"], row["hot_since"]) == (
+            r.score,
+            r.fit,
+            r.grade,
+            r.hot,
+            hot_since,
+        )
+        if same and row["rescore_requested_at"] is None:
+            continue
+        values.append(
+            (
+                row["id"],
+                r.score,
+                r.fit,
+                r.grade,
+                r.hot,
+                adapt(hot_since),
+                adapt(row["rescore_requested_at"]),
+            )
+        )
+    if values:
+        placeholder = (
+            f"({_typed('bigint')}, {_typed('int')}, {_typed('int')}, {_typed('text')}, "
+            f"{_typed('boolean')}, {_typed('timestamptz')}, {_typed('timestamptz')})"
+        )
+        table = Lead._meta.db_table
+        sql = (
+            f"WITH v(id, score, fit, grade, hot, hot_since, seen) AS "  # noqa: S608 (our table; values are parameters)
+            f"(VALUES {', '.join([placeholder] * len(values))}) "
+            f'UPDATE "{table}" AS t SET score = v.score, fit = v.fit, grade = v.grade, '
+            "hot = v.hot, hot_since = v.hot_since, rescore_requested_at = CASE "
+            "WHEN t.rescore_requested_at = v.seen THEN NULL ELSE t.rescore_requested_at END "
+            "FROM v WHERE t.id = v.id AND t.organization_id = %s"
+        )
+        params = [v for row in values for v in row] + [organization_id]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    lead_ids = [row["id"] for row in rows]
+    ScoreContribution.objects.for_org(organization_id).filter(lead_id__in=lead_ids).delete()
+    ScoreContribution.objects.bulk_create(
+        [
+            ScoreContribution(
+                organization_id=organization_id,
+                lead_id=lead_id,
+                model_id=model_id,
+                kind=c.kind,
+                fit_rule_id=c.rule_id if c.kind == "fit" else None,
+                behaviour_rule_id=c.rule_id if c.kind == "behaviour" else None,
+                label=c.label,
+                points=Decimal(c.units).scaleb(-3),
+                events=c.events,
+                last_occurrence=c.last_occurrence,
+                hot=c.hot,
+            )
+            for lead_id in lead_ids
+            for c in results[lead_id].contributions
+        ]
+    )
+
+
+def _changes(rows: Sequence[dict], results: dict[int, Result]) -> list[Change]:
+    return [
+        Change(
+            lead_id=row["id"],
+            old_score=row["score"],
+            old_grade=row["grade"],
+            old_hot=row["hot"],
+            score=results[row["id"]].score,
+            fit=results[row["id"]].fit,
+            grade=results[row["id"]].grade,
+            hot=results[row["id"]].hot,
+            hot_since=results[row["id"]].hot_since,
+            stage=row["stage"],
+        )
+        for row in rows
+    ]
+
+
+def score_batch_python(
+    *,
+    organization_id: int,
+    model: ScoringModel,
+    rules: ModelRules,
+    lead_ids: Sequence[int],
+    now: datetime,
+    lead_filter: str = "",
+) -> tuple[list[Change], list[int]]:
+    """Lock, score and write one batch; return the changes and the ids skipped (locked
+    by someone else, or filtered out)."""
+    rows = _lock_rows(organization_id, lead_ids, lead_filter)
+    if not rows:
+        return [], list(lead_ids)
+    results = score_rows(organization_id, rules, rows, now)
+    _write(organization_id, model.pk, rows, results)
+    seen = {row["id"] for row in rows}
+    return _changes(rows, results), [i for i in lead_ids if i not in seen]
+
+
+# --- Effects ----------------------------------------------------------------------------
+
+
+def _lead_url(organization: Organization, lead: Lead) -> str:
+    try:
+        return reverse("leads-detail", kwargs={"org_slug": organization.slug, "lead_id": lead.pk})
+    except NoReverseMatch:
+        return ""
+
+
+def _recipients(organization: Organization, lead: Lead) -> list:
+    """The owner; for an unowned lead, whoever assigns leads (the sales managers)."""
+    if lead.owner_id:
+        return [lead.owner_id]
+    from leads.routing import routing_managers  # written alongside; imported when needed
+
+    return routing_managers(organization)
+
+
+def apply_effects(
+    *,
+    organization: Organization,
+    model: ScoringModel,
+    changes: Sequence[Change],
+    now: datetime,
+    previous: ScoringModel | None = None,
+) -> Outcome:
+    """MQL moves, routing and notifications for the leads whose state crossed a line.
+
+    A lead becomes MQL when it meets the definition now and did not with its previous
+    score (judged by ``previous``'s definition after an activation, else ``model``'s):
+    a recycled lead that is still above the threshold must fall under it and cross
+    again, and a manager's move back is not undone by the next event.
+    """
+    outcome = Outcome()
+    before = previous or model
+    crossed = [
+        c
+        for c in changes
+        if c.stage in AUTO_MQL_FROM
+        and model.qualifies(c.score, c.grade)
+        and not before.qualifies(c.old_score, c.old_grade)
+    ]
+    became_hot = [c for c in changes if c.hot and not c.old_hot]
+    if not crossed and not became_hot:
+        return outcome
+    from smarketing.notifications.services import notify
+
+    wanted = {c.lead_id for c in crossed} | {c.lead_id for c in became_hot}
+    leads = {
+        lead.pk: lead
+        for lead in Lead.objects.for_org(organization)
+        .filter(pk__in=wanted)
+        .select_related("company", "owner")
+    }
+    for change in crossed:
+        lead = leads.get(change.lead_id)
+        if lead is None:
+            continue
+        lead.organization = organization
+        reason = f"score {change.score} ≥ {model.mql_threshold} (model v{model.version})" + (
+            f", grade {change.grade}" if model.min_fit_grade else ""
+        )
+        if not lead_mark_mql(lead=lead, reason=reason, at=now):
+            continue
+        outcome.mqls.append(lead.pk)
+        from leads.routing import route_lead  # written alongside; imported when needed
+
+        route_lead(lead=lead, now=now)
+        transition_pk = (
+            LifecycleTransition.objects.for_org(organization)
+            .filter(lead=lead, to_stage=Stage.MQL)
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        name = lead.full_name or lead.email
+        title = (
+            format_lazy(
+                _lazy("New MQL for you: {name} (score {score})"), name=name, score=change.score
+            )
+            if lead.owner_id
+            else format_lazy(
+                _lazy("New MQL to assign: {name} (score {score})"), name=name, score=change.score
+            )
+        )
+        notify(
+            organization=organization,
+            recipients=_recipients(organization, lead),
+            kind="lead.mql",
+            title=title,
+            body=reason,
+            url=_lead_url(organization, lead),
+            dedupe_key=f"lead.mql:{lead.pk}:{transition_pk or now.isoformat()}",
+        )
+    for change in became_hot:
+        lead = leads.get(change.lead_id)
+        if lead is None:
+            continue
+        lead.organization = organization
+        outcome.hot.append(lead.pk)
+        signals.lead_became_hot.send(
+            sender=Lead, organization=organization, lead=lead, at=change.hot_since
+        )
+        if lead.stage in NO_HOT_NOTIFICATION:
+            continue
+        name = lead.full_name or lead.email
+        notify(
+            organization=organization,
+            recipients=_recipients(organization, lead),
+            kind="lead.hot",
+            title=format_lazy(
+                _lazy("Hot lead: {name} (score {score})"), name=name, score=change.score
+            ),
+            url=_lead_url(organization, lead),
+            # One per hot streak: the streak is named by the moment it started.
+            dedupe_key=f"lead.hot:{lead.pk}:{change.hot_since.isoformat()}",
+        )
+    return outcome
+
+
+# --- Entry points -----------------------------------------------------------------------
+
+
+def _clear_marks(organization_id: int, lead_ids: Sequence[int]) -> None:
+    Lead.objects.for_org(organization_id).filter(
+        pk__in=list(lead_ids), rescore_requested_at__isnull=False
+    ).update(rescore_requested_at=None)
+
+
+@transaction.atomic
+def rescore_leads(
+    *, organization: Organization, lead_ids: Iterable[int], now: datetime | None = None
+) -> Outcome:
+    """Score those of ``lead_ids`` that are still marked (the on-commit task, the
+    sweeper). Runs in the organization's tenant."""
+    now = now or timezone.now()
+    ids = sorted({int(i) for i in lead_ids})
+    outcome = Outcome()
+    if not ids:
+        return outcome
+    model = ensure_active_model(organization)
+    if model is None:
+        _clear_marks(organization.pk, ids)  # nothing to score with: do not sweep forever
+        return outcome
+    rules = compile_model(model)
+    for batch in _chunks(ids, BATCH):
+        changes, _skipped = score_batch_python(
+            organization_id=organization.pk,
+            model=model,
+            rules=rules,
+            lead_ids=batch,
+            now=now,
+            lead_filter="marked",
+        )
+        outcome.scored += len(changes)
+        outcome.add(apply_effects(organization=organization, model=model, changes=changes, now=now))
+    return outcome
+
+
+def marked_lead_ids(
+    organization: Organization, *, now: datetime, older_than: timedelta = SWEEP_GRACE
+) -> list[int]:
+    return list(
+        Lead.objects.for_org(organization)
+        .filter(rescore_requested_at__lt=now - older_than)
+        .order_by("rescore_requested_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+
+
+def rescore_marked_leads(
+    *, organization: Organization, now: datetime | None = None, older_than=SWEEP_GRACE
+) -> Outcome:
+    """The sweeper's work for one organization: marked leads whose task was lost."""
+    now = now or timezone.now()
+    return rescore_leads(
+        organization=organization,
+        lead_ids=marked_lead_ids(organization, now=now, older_than=older_than),
+        now=now,
+    )
+
+
+def _score_chunk(
+    organization: Organization,
+    model: ScoringModel,
+    rules: ModelRules,
+    lead_ids: Sequence[int],
+    now: datetime,
+    lead_filter: str,
+) -> tuple[list[Change], list[int]]:
+    """One chunk by the set-based path (PostgreSQL) or the Python path."""
+    if _use_sql():
+        lo, hi = lead_ids[0], lead_ids[-1] + 1
+        changes = rescore_range(
+            organization_id=organization.pk,
+            rules=rules,
+            now=now,
+            lo=lo,
+            hi=hi,
+            lead_filter=lead_filter,
+        )
+        done = {c.lead_id for c in changes}
+        return changes, [i for i in lead_ids if i not in done]
+    changes, skipped = [], []
+    for batch in _chunks(lead_ids, BATCH):
+        part, left = score_batch_python(
+            organization_id=organization.pk,
+            model=model,
+            rules=rules,
+            lead_ids=batch,
+            now=now,
+            lead_filter=lead_filter,
+        )
+        changes += part
+        skipped += left
+    return changes, skipped
+
+
+def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun | None:
+    """Execute a RescoreRun chunk by chunk, each in its own transaction (so progress is
+    visible and a dead worker loses one chunk at most). Safe to run twice: the run is
+    claimed with a compare-and-swap, and each chunk re-reads where the run stands."""
+    org_id = organization.pk
+    with tenant_context(org_id):
+        claimed = (
+            RescoreRun.objects.for_org(org_id)
+            .filter(pk=run_id, status=RescoreRun.Status.QUEUED)
+            .update(
+                status=RescoreRun.Status.RUNNING,
+                started_at=timezone.now(),
+                heartbeat_at=timezone.now(),
+            )
+        )
+    if not claimed:
+        return None
+    while True:
+        with tenant_context(org_id):
+            run = (
+                RescoreRun.objects.for_org(org_id)
+                .select_for_update()
+                .select_related("model", "previous_model")
+                .get(pk=run_id)
+            )
+            if run.status != RescoreRun.Status.RUNNING:
+                return run
+            model = run.model
+            if model.status != ScoringModel.Status.ACTIVE:
+                run.status = RescoreRun.Status.SUPERSEDED
+                run.finished_at = timezone.now()
+                run.save(update_fields=["status", "finished_at"])
+                return run
+            ids = list(
+                Lead.objects.for_org(org_id)
+                .filter(pk__gt=run.last_lead_id)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:SQL_CHUNK]
+            )
+            now = timezone.now()
+            if not ids:
+                run.status = RescoreRun.Status.DONE
+                run.finished_at = now
+                run.done = max(run.done, run.total)
+                run.save(update_fields=["status", "finished_at", "done"])
+                return run
+            changes, skipped = _score_chunk(organization, model, compile_model(model), ids, now, "")
+            outcome = apply_effects(
+                organization=organization,
+                model=model,
+                changes=changes,
+                now=now,
+                previous=run.previous_model,
+            )
+            run.done += len(ids)
+            run.new_mqls += len(outcome.mqls)
+            run.last_lead_id = ids[-1]
+            run.heartbeat_at = timezone.now()
+            run.save(update_fields=["done", "new_mqls", "last_lead_id", "heartbeat_at"])
+        if skipped:
+            # Busy leads (being written right now): marked, so the sweeper scores them
+            # with the new model. Own transaction: the scorer holds no lock while waiting.
+            with tenant_context(org_id):
+                Lead.objects.for_org(org_id).filter(
+                    pk__in=skipped, rescore_requested_at__isnull=True
+                ).update(rescore_requested_at=timezone.now())
+
+
+def refresh_scores(*, organization: Organization, scope: str = "decaying") -> Outcome:
+    """Keep time-dependent scores current: ``scope="hot"`` re-scores the hot leads
+    (their windows end), ``"decaying"`` every lead that is hot or carries behaviour
+    points. Chunked, one transaction per chunk; busy leads wait for the next round."""
+    org_id = organization.pk
+    outcome = Outcome()
+    with tenant_context(org_id):
+        model = ScoringModel.objects.for_org(org_id).filter(status="active").first()
+        if model is None:
+            return outcome
+        rules = compile_model(model)
+        leads = Lead.objects.for_org(org_id)
+        leads = leads.filter(hot=True) if scope == "hot" else _decaying(leads, org_id)
+        ids = list(leads.order_by("pk").values_list("pk", flat=True))
+    for chunk in _chunks(ids, SQL_CHUNK):
+        with tenant_context(org_id):
+            now = timezone.now()
+            changes, _skipped = _score_chunk(organization, model, rules, chunk, now, "decaying")
+            outcome.scored += len(changes)
+            outcome.add(
+                apply_effects(organization=organization, model=model, changes=changes, now=now)
+            )
+    return outcome
+
+
+def requeue_stale_runs(*, organization: Organization, now: datetime) -> list[int]:
+    """Runs whose worker died (no heartbeat for 5 minutes) go back to the queue; runs
+    queued for a minute lost their task. Returns the run ids to dispatch."""
+    runs = RescoreRun.objects.for_org(organization)
+    runs.filter(
+        status=RescoreRun.Status.RUNNING, heartbeat_at__lt=now - timedelta(minutes=5)
+    ).update(status=RescoreRun.Status.QUEUED)
+    return list(
+        runs.filter(
+            Q(status=RescoreRun.Status.QUEUED)
+            & (
+                Q(heartbeat_at__isnull=True, created_at__lt=now - timedelta(minutes=1))
+                | Q(heartbeat_at__lt=now - timedelta(minutes=5))
+            )
+        ).values_list("pk", flat=True)
+    )
+
+
+def preview(model: ScoringModel, leads: Sequence[Lead], now: datetime | None = None) -> dict:
+    """Score leads with any model (a draft too) without writing: the editor's live
+    preview. ``{lead.pk: Result}``."""
+    from .inputs import instance_attrs
+
+    now = now or timezone.now()
+    rules = compile_model(model)
+    events = load_events(model.organization_id, rules, [lead.pk for lead in leads])
+    out: dict[int, Any] = {}
+    for lead in leads:
+        attrs, company = instance_attrs(lead)
+        out[lead.pk] = score_lead(rules, attrs, company, events.get(lead.pk, []), now)
+    return out

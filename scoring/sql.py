@@ -1,0 +1,379 @@
+"""The set-based path: re-score a range of an organization's leads in ONE statement
+(PostgreSQL).
+
+Used after an activation (every lead) and by the decay refresh (leads that carry
+behaviour points or are hot). It computes exactly what ``engine.score_lead``
+computes — same matching, same per-event rounding in thousandths, same integer
+clamp — but for thousands of leads at once:
+
+1. ``locked``: the leads of the range, locked ``FOR NO KEY UPDATE SKIP LOCKED`` (a lead
+   being written by an ingestion or another scorer is skipped: it is marked, so its own
+   task or the sweeper scores it — the scorer never waits, so it can never deadlock);
+2. ``fitrows``: one row per matching fit rule (CASE-free: one filtered SELECT per rule);
+3. ``ev`` → ``hits`` → ``agg``: the leads' events of the rules' types, one row per
+   (rule, matching event) with its decayed thousandths, then GROUP BY lead and rule;
+4. ``brows``: per-rule points with caps and frequency windows, and whether a hot rule
+   holds; ``final``: fit, behaviour, score, grade, hot, hot since, per lead;
+5. data-modifying CTEs replace the contributions (DELETE + INSERT … SELECT) and write
+   the leads back (one UPDATE … FROM, only rows that changed); the statement returns
+   each lead's previous and new state for the MQL / hot effects.
+
+Identifiers in the SQL are our own tables and columns; every value is a parameter.
+"""
+
+# ruff: noqa: S608 — identifiers are our own tables and columns; every value is a parameter.
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from leads.models import Company, Content, Event, Lead
+
+from .engine import DAY_US, UNITS, ModelRules
+from .models import ScoreContribution
+
+# The columns of ``locked`` the fit rules read, by attribute.
+ATTRIBUTE_COLUMNS = {
+    "email": "l.email",
+    "title": "l.title",
+    "seniority": "l.seniority",
+    "country": "l.country",
+    "source": "l.source",
+    "utm_source": "l.utm_source",
+    "utm_medium": "l.utm_medium",
+    "utm_campaign": "l.utm_campaign",
+    "company.name": "c.name",
+    "company.domain": "c.domain",
+    "company.industry": "c.industry",
+    "company.employees": "c.employees",
+    "company.country": "c.country",
+    "company.revenue_band": "c.revenue_band",
+}
+FIELD_COLUMNS = {
+    "url": "ev.url",
+    "content.level": "ev.c_level",
+    "content.type": "ev.c_type",
+    "content.key": "ev.c_key",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One scored lead: its state before and after (what the effects need)."""
+
+    lead_id: int
+    old_score: int
+    old_grade: str
+    old_hot: bool
+    score: int
+    fit: int
+    grade: str
+    hot: bool
+    hot_since: datetime | None
+    stage: str
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any, cast: str = "") -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"%({name})s" + (f"::{cast}" if cast else "")
+
+
+def _alias(attribute: str) -> str:
+    return "a_" + attribute.replace(".", "_")
+
+
+def _fit_condition(rule, p: _Params) -> str:
+    column = f"k.{_alias(rule.attribute)}"
+    op, value = rule.operator, rule.value
+    if op in ("email_domain_in", "free_email"):
+        return (
+            f"lower(substring(coalesce(k.{_alias('email')}, '') from '@([^@]*)$')) "
+            f"= ANY({p.add(sorted(value), 'text[]')})"
+        )
+    if rule.attribute == "company.employees":
+        if op == "equals":
+            return f"{column} = {p.add(value, 'int')}"
+        if op == "in":
+            return f"{column} = ANY({p.add(list(value), 'int[]')})"
+        if op == "between":
+            lo, hi = value
+            parts = [f"{column} IS NOT NULL"]
+            if lo is not None:
+                parts.append(f"{column} >= {p.add(lo, 'int')}")
+            if hi is not None:
+                parts.append(f"{column} <= {p.add(hi, 'int')}")
+            return " AND ".join(parts)
+        if op == "is_set":
+            return f"{column} IS NOT NULL"
+        return "false"
+    text = f"lower(coalesce({column}, ''))"
+    if op == "equals":
+        return f"{text} = {p.add(value, 'text')}"
+    if op == "in":
+        return f"{text} = ANY({p.add(list(value), 'text[]')})"
+    if op == "contains":
+        return "(" + " OR ".join(f"position({p.add(v, 'text')} in {text}) > 0" for v in value) + ")"
+    if op == "starts_with":
+        return "(" + " OR ".join(f"starts_with({text}, {p.add(v, 'text')})" for v in value) + ")"
+    if op == "is_set":
+        return f"coalesce({column}, '') <> ''"
+    return "false"
+
+
+def _match_condition(rule, p: _Params, property_columns: dict[str, str]) -> str:
+    if not rule.match_field or not rule.match_operator:
+        return "true"
+    column = FIELD_COLUMNS.get(rule.match_field) or property_columns[rule.match_field]
+    if rule.match_operator == "equals":
+        return f"lower({column}) = {p.add(rule.match_value.lower(), 'text')}"
+    if rule.match_operator == "contains":
+        return f"position({p.add(rule.match_value.lower(), 'text')} in lower({column})) > 0"
+    if rule.match_operator == "regex":
+        return f"{column} ~* {p.add(rule.match_value, 'text')}"
+    return "false"
+
+
+def _units(rule, p: _Params, half_life: int | None) -> str:
+    if not rule.decays(half_life):
+        return p.add(rule.points * UNITS, "bigint")
+    # Exactly engine.event_units: floor(points × 1000.0 × 0.5 ^ (age_µs / half-life_µs) + 0.5)
+    return (
+        f"floor({p.add(rule.points, 'float8')} * 1000.0::float8 * power(0.5::float8, "
+        f"ev.age_us::float8 / {p.add(half_life * DAY_US, 'float8')}) + 0.5::float8)::bigint"
+    )
+
+
+def rescore_statement(
+    *,
+    organization_id: int,
+    rules: ModelRules,
+    now: datetime,
+    lo: int,
+    hi: int,
+    lead_filter: str = "",
+) -> tuple[str, dict[str, Any]]:
+    """The statement that scores the leads with ``lo <= id < hi`` (and ``lead_filter``,
+    one of "", "marked", "decaying")."""
+    p = _Params()
+    org = p.add(organization_id, "bigint")
+    now_sql = p.add(now, "timestamptz")
+    lead_table = Lead._meta.db_table
+    contribution_table = ScoreContribution._meta.db_table
+
+    extra = ""
+    if lead_filter == "marked":
+        extra = "AND l.rescore_requested_at IS NOT NULL"
+    elif lead_filter == "decaying":
+        extra = (
+            f"AND (l.hot OR EXISTS (SELECT 1 FROM {contribution_table} sc0 "
+            f"WHERE sc0.organization_id = l.organization_id AND sc0.lead_id = l.id "
+            f"AND sc0.kind = 'behaviour'))"
+        )
+    attribute_columns = ", ".join(
+        f"{column} AS {_alias(attribute)}" for attribute, column in ATTRIBUTE_COLUMNS.items()
+    )
+    ctes = [
+        f"""locked AS MATERIALIZED (
+            SELECT l.id, l.score AS old_score, l.grade AS old_grade, l.hot AS old_hot,
+                   l.stage, {attribute_columns}
+            FROM {lead_table} l LEFT JOIN {Company._meta.db_table} c ON c.id = l.company_id
+            WHERE l.organization_id = {org} AND l.id >= {p.add(lo, "bigint")}
+              AND l.id < {p.add(hi, "bigint")} {extra}
+            ORDER BY l.id
+            FOR NO KEY UPDATE OF l SKIP LOCKED
+        )"""
+    ]
+
+    fit_selects = [
+        f"SELECT k.id AS lead_id, {p.add(rule.id, 'bigint')} AS rule_id, "
+        f"{p.add(rule.points, 'int')} AS points, {p.add(rule.label, 'text')} AS label "
+        f"FROM locked k WHERE {_fit_condition(rule, p)}"
+        for rule in rules.fit_rules
+    ] or [
+        "SELECT NULL::bigint AS lead_id, NULL::bigint AS rule_id, NULL::int AS points, "
+        "NULL::text AS label WHERE false"
+    ]
+    ctes.append("fitrows AS (" + " UNION ALL ".join(fit_selects) + ")")
+
+    half_life = rules.decay_half_life_days
+    if rules.behaviour_rules:
+        property_columns = {
+            f"property:{name}": f"ev.p_{i}" for i, name in enumerate(rules.property_names)
+        }
+        property_select = "".join(
+            f", e.properties ->> {p.add(name, 'text')} AS p_{i}"
+            for i, name in enumerate(rules.property_names)
+        )
+        ctes.append(
+            f"""ev AS MATERIALIZED (
+                SELECT e.lead_id, e.type, e.occurred_at, e.url,
+                       ct.level AS c_level, ct.type AS c_type, ct.key AS c_key,
+                       GREATEST(0, (EXTRACT(EPOCH FROM ({now_sql} - e.occurred_at))
+                                    * 1000000)::bigint) AS age_us
+                       {property_select}
+                FROM {Event._meta.db_table} e
+                LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id
+                WHERE e.organization_id = {org}
+                  AND e.lead_id IN (SELECT id FROM locked)
+                  AND e.type = ANY({p.add(rules.event_types, "text[]")})
+            )"""
+        )
+        hit_selects = []
+        rule_rows = []
+        for rule in rules.behaviour_rules:
+            start = rule.window_start(now)
+            in_window = f"ev.occurred_at > {p.add(start, 'timestamptz')}" if start else "false"
+            hit_selects.append(
+                f"SELECT ev.lead_id, {p.add(rule.id, 'bigint')} AS rule_id, ev.occurred_at, "
+                f"{_units(rule, p, half_life)} AS units, {in_window} AS in_window "
+                f"FROM ev WHERE ev.type = {p.add(rule.event_type, 'text')} "
+                f"AND {_match_condition(rule, p, property_columns)}"
+            )
+            cap = rule.cap * UNITS if rule.cap is not None else None
+            rule_rows.append(
+                f"({p.add(rule.id, 'bigint')}, {p.add(rule.is_frequency, 'boolean')}, "
+                f"{p.add(rule.points, 'int')}, {p.add(cap, 'bigint')}, "
+                f"{p.add(rule.min_count or 1, 'int')}, {p.add(rule.marks_hot, 'boolean')}, "
+                f"{p.add(rule.label, 'text')})"
+            )
+        ctes.append("hits AS (" + " UNION ALL ".join(hit_selects) + ")")
+        ctes.append(
+            "rules (rule_id, frequency, points, cap_units, min_count, marks_hot, label) AS "
+            "(VALUES " + ", ".join(rule_rows) + ")"
+        )
+        ctes.append(
+            """agg AS (
+                SELECT lead_id, rule_id, count(*) AS n_all,
+                       count(*) FILTER (WHERE in_window) AS n_win,
+                       max(occurred_at) AS last_at, sum(units) AS units_sum
+                FROM hits GROUP BY lead_id, rule_id
+            )"""
+        )
+        ctes.append(
+            """brows AS (
+                SELECT a.lead_id, a.rule_id, r.label, a.last_at,
+                  (CASE WHEN r.frequency THEN
+                          CASE WHEN a.n_win >= r.min_count THEN r.points::bigint * 1000 ELSE 0 END
+                        WHEN r.cap_units IS NULL THEN a.units_sum
+                        WHEN r.points >= 0 THEN LEAST(a.units_sum, r.cap_units)
+                        ELSE GREATEST(a.units_sum, -r.cap_units) END)::bigint AS units,
+                  CASE WHEN r.frequency THEN a.n_win ELSE a.n_all END AS events,
+                  (r.marks_hot AND CASE WHEN r.frequency THEN a.n_win >= r.min_count
+                                        ELSE a.n_win > 0 END) AS hot
+                FROM agg a JOIN rules r USING (rule_id)
+            )"""
+        )
+    else:
+        ctes.append(
+            "brows AS (SELECT NULL::bigint AS lead_id, NULL::bigint AS rule_id, "
+            "NULL::text AS label, NULL::timestamptz AS last_at, NULL::bigint AS units, "
+            "NULL::bigint AS events, NULL::boolean AS hot WHERE false)"
+        )
+
+    grade_cases = "".join(
+        f"WHEN coalesce(f.fit, 0) >= {p.add(rules.grade_bands[grade], 'int')} THEN '{grade}' "
+        for grade in ("A", "B", "C")
+        if rules.grade_bands.get(grade) is not None
+    )
+    ctes.append(
+        f"""final AS MATERIALIZED (
+            SELECT k.id, k.old_score, k.old_grade, k.old_hot, k.stage,
+                   coalesce(f.fit, 0) AS fit,
+                   GREATEST(0, LEAST(100, floor(
+                       (coalesce(f.fit, 0)::bigint * 1000 + coalesce(b.units, 0) + 500)::numeric
+                       / 1000)))::int AS score,
+                   CASE {grade_cases} ELSE 'D' END AS grade,
+                   coalesce(b.hot, false) AS hot,
+                   CASE WHEN coalesce(b.hot, false) THEN b.hot_since END AS hot_since
+            FROM locked k
+            LEFT JOIN (SELECT lead_id, sum(points) AS fit FROM fitrows GROUP BY lead_id) f
+                   ON f.lead_id = k.id
+            LEFT JOIN (SELECT lead_id, sum(units) AS units, bool_or(hot) AS hot,
+                              max(last_at) FILTER (WHERE hot) AS hot_since
+                       FROM brows GROUP BY lead_id) b
+                   ON b.lead_id = k.id
+        )"""
+    )
+    model_id = p.add(rules.id, "bigint")
+    ctes.append(
+        f"""del AS (
+            DELETE FROM {contribution_table} sc USING locked k
+            WHERE sc.organization_id = {org} AND sc.lead_id = k.id
+        )"""
+    )
+    ctes.append(
+        f"""ins AS (
+            INSERT INTO {contribution_table} (organization_id, lead_id, model_id, kind,
+                fit_rule_id, behaviour_rule_id, label, points, events, last_occurrence, hot)
+            SELECT {org}, lead_id, {model_id}, 'fit', rule_id, NULL, label, points::numeric,
+                   0, NULL, false
+            FROM fitrows
+            UNION ALL
+            SELECT {org}, lead_id, {model_id}, 'behaviour', NULL, rule_id, label,
+                   units::numeric / 1000, events, last_at, hot
+            FROM brows WHERE units <> 0 OR hot
+        )"""
+    )
+    ctes.append(
+        f"""upd AS (
+            UPDATE {lead_table} t
+            SET score = f.score, fit = f.fit, grade = f.grade, hot = f.hot,
+                hot_since = f.hot_since, rescore_requested_at = NULL
+            FROM final f
+            WHERE t.id = f.id AND t.organization_id = {org}
+              AND (t.score, t.fit, t.grade, t.hot, t.hot_since, t.rescore_requested_at)
+                  IS DISTINCT FROM (f.score, f.fit, f.grade, f.hot, f.hot_since,
+                                    NULL::timestamptz)
+        )"""
+    )
+    sql = (
+        "WITH "
+        + ",\n".join(ctes)
+        + "\nSELECT id, old_score, old_grade, old_hot, score, fit, grade, hot, hot_since, stage "
+        "FROM final ORDER BY id"
+    )
+    return sql, p.values
+
+
+def rescore_range(
+    *,
+    organization_id: int,
+    rules: ModelRules,
+    now: datetime,
+    lo: int,
+    hi: int,
+    lead_filter: str = "",
+) -> list[Change]:
+    """Score the leads ``lo <= id < hi`` of the organization in one statement; return
+    the changes of the leads it could lock (see the module docstring)."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError("scoring.sql needs PostgreSQL; use the Python path elsewhere")
+    sql, params = rescore_statement(
+        organization_id=organization_id,
+        rules=rules,
+        now=now,
+        lo=lo,
+        hi=hi,
+        lead_filter=lead_filter,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Change(*row) for row in cursor.fetchall()]
+
+
+def chunk_bounds(ids: Sequence[int], size: int) -> list[tuple[int, int, int]]:
+    """(lo, hi, count) ranges over sorted ids, ``size`` ids each."""
+    bounds = []
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        bounds.append((part[0], part[-1] + 1, len(part)))
+    return bounds
