@@ -12,7 +12,8 @@ htmx swaps (see the htmx-config meta tag in base.html).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -76,12 +77,16 @@ def _refusals_as_http() -> Iterator[None]:
         raise PermissionDenied(str(error)) from error
 
 
-def _render(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
-    """Render with dates in the organization's time zone."""
-    with timezone.override(reports.org_timezone(request.organization)):  # type: ignore[attr-defined]
-        return render(request, template, context, status=status)
+def in_org_timezone(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Dates typed in forms and shown on the page are in the organization's time zone.
+    (Nothing activates it globally yet; a middleware would make this unnecessary.)"""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with timezone.override(reports.org_timezone(request.organization)):  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def _put_errors(form: django_forms.Form, error: LeadError) -> None:
@@ -111,6 +116,7 @@ def _default_tab(membership: Membership) -> str:
 
 
 @require_GET
+@in_org_timezone
 def lead_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -145,7 +151,7 @@ def lead_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
         "next_url": request.get_full_path(),
     }
     template = "leads/queue.html#queue" if request.htmx else "leads/queue.html"
-    return _render(request, template, context, status=status)
+    return render(request, template, context, status=status)
 
 
 def _safe_url(request: HttpRequest, target: str, default: str) -> str:
@@ -184,7 +190,7 @@ def _respond(
                 open_form=action if failed else "",
                 **({f"{action}_form": form} if failed and action in ("reject", "call") else {}),
             )
-            return _render(
+            return render(
                 request,
                 "leads/queue.html#queue-row",
                 {"row": row, "reject_reasons": RejectReason.choices, "next_url": queue_url},
@@ -204,16 +210,17 @@ def _respond(
         forms={f"{action}_form": form} if failed and form is not None else {},
     )
     if request.htmx:
-        return _render(
+        return render(
             request,
             "leads/detail.html#lead-main",
             context,
             status=HTMX_INVALID if failed else 200,
         )
-    return _render(request, "leads/detail.html", context, status=400)
+    return render(request, "leads/detail.html", context, status=400)
 
 
 @require_POST
+@in_org_timezone
 def lead_accept(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -230,6 +237,7 @@ def lead_accept(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
 
 
 @require_POST
+@in_org_timezone
 def lead_reject(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -258,6 +266,7 @@ def lead_reject(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
 
 
 @require_POST
+@in_org_timezone
 def lead_activity(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.edit")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -287,6 +296,7 @@ def lead_activity(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResp
 
 
 @require_POST
+@in_org_timezone
 def lead_qualify(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -309,6 +319,7 @@ def lead_qualify(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespo
 
 
 @require_POST
+@in_org_timezone
 def lead_move(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.move_any")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -432,6 +443,7 @@ def _lead_context(
 
 
 @require_GET
+@in_org_timezone
 def lead_detail(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     _require(request, "leads.view")
     lead = reports.get_lead_page_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -443,8 +455,8 @@ def lead_detail(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
             return HttpResponseBadRequest(_("Not a date and time with an offset."))
         context = {"lead": lead, **_timeline_context(lead, before=before)}
         if request.htmx:
-            return _render(request, "leads/detail.html#timeline-page", context)
-    return _render(request, "leads/detail.html", _lead_context(request, lead))
+            return render(request, "leads/detail.html#timeline-page", context)
+    return render(request, "leads/detail.html", _lead_context(request, lead))
 
 
 # --- The marketing view of sales decisions ------------------------------------------
@@ -479,6 +491,7 @@ def _reason_chart(rows: list[reports.ReasonRow]) -> dict[str, Any] | None:
 
 
 @require_GET
+@in_org_timezone
 def decision_report(request: HttpRequest, org_slug: str) -> HttpResponse:
     _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -513,13 +526,14 @@ def decision_report(request: HttpRequest, org_slug: str) -> HttpResponse:
             for label, first, last in presets
         ],
     }
-    return _render(request, "leads/decisions.html", context, status=status)
+    return render(request, "leads/decisions.html", context, status=status)
 
 
 # --- The content library ------------------------------------------------------------
 
 
 @require_GET
+@in_org_timezone
 def content_library(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -542,10 +556,11 @@ def content_library(request: HttpRequest, org_slug: str) -> HttpResponse:
         "level": form.cleaned_data.get("level", "") if form.is_valid() else "",
     }
     template = "leads/content.html#library" if request.htmx else "leads/content.html"
-    return _render(request, template, context, status=status)
+    return render(request, template, context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
+@in_org_timezone
 def content_edit(request: HttpRequest, org_slug: str, content_id: int) -> HttpResponse:
     _require(request, "content.manage")
     org = request.organization  # type: ignore[attr-defined]
@@ -561,4 +576,4 @@ def content_edit(request: HttpRequest, org_slug: str, content_id: int) -> HttpRe
     status = 400 if request.method == "POST" else 200
     back = request.POST.get("next") or request.GET.get("next", "")
     context = {"form": form, "content": content, "next": _safe_url(request, back, "")}
-    return _render(request, "leads/content_edit.html", context, status=status)
+    return render(request, "leads/content_edit.html", context, status=status)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from leads import services
 from leads.ingest import ingest_events
@@ -129,6 +130,13 @@ def test_a_rep_rejects_a_lead_and_marketing_sees_the_rejection(
     assert rows.count() == 4
     assert "Hugo Bernard" in rows.first.inner_text()  # hot first
     screenshot("leads-queue")
+
+    # Filters apply as one types, and stay in the URL.
+    page.fill("input[name=q]", "moreau")
+    page.wait_for_url("**q=moreau**")
+    expect(rows).to_have_count(1)
+    page.fill("input[name=q]", "")
+    expect(rows).to_have_count(4)
 
     # Quick actions work in place: the row re-renders, the page stays.
     ines = page.locator("#queue tbody tr", has_text="Inès Leroy")

@@ -487,6 +487,18 @@ def test_log_an_activity_on_the_lead_page(client_for, trio, as_org, mql):
         assert Activity.objects.for_org(trio.alpha).get().kind == "meeting"
 
 
+def test_activity_times_are_typed_in_the_organizations_time_zone(client_for, trio, as_org, mql):
+    trio.alpha.time_zone = "America/New_York"
+    trio.alpha.save()
+    response = client_for(trio.bob).post(
+        url("leads-activity", lead_id=mql.pk), {"kind": "call", "at": "2026-01-15T09:30"}
+    )
+    assert response.status_code == 302
+    with as_org(trio.alpha):
+        at = Activity.objects.for_org(trio.alpha).get().at
+    assert at == datetime(2026, 1, 15, 14, 30, tzinfo=UTC)
+
+
 def test_a_manager_moves_a_lead_with_a_reason(client_for, trio, as_org, mql):
     client = client_for(trio.alice)
     page = client.get(url("leads-detail", lead_id=mql.pk))
@@ -736,6 +748,51 @@ def test_marketing_classifies_content(client_for, trio, as_org, library):
             "intermediate",
             "api-deep-dive",
         )
+
+
+# --- The operator admin -------------------------------------------------------------
+
+ADMIN_MODELS = [
+    "company",
+    "campaign",
+    "content",
+    "lead",
+    "visitor",
+    "event",
+    "deal",
+    "lifecycletransition",
+    "activity",
+    "decision",
+    "qualification",
+    "trackingsettings",
+    "webhookendpoint",
+    "webhookreceipt",
+    "importjob",
+    "routingsettings",
+    "reprouting",
+]
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(email="ops@smarketing.test", is_staff=True, is_superuser=True)
+
+
+@pytest.mark.parametrize("model", ADMIN_MODELS)
+def test_the_operator_admin_lists_every_leads_model(client_for, operator, mql, model):
+    response = client_for(operator).get(f"/admin/leads/{model}/", {"q": "exemple"})
+    assert response.status_code == 200
+    assert "organization" in response.content.decode().lower()
+
+
+def test_the_admin_shows_a_lead_across_organizations_read_only_where_services_rule(
+    client_for, operator, mql
+):
+    response = client_for(operator).get(f"/admin/leads/lead/{mql.pk}/change/")
+    html = response.content.decode()
+    assert response.status_code == 200 and "claire@exemple.fr" in html
+    assert 'name="stage"' not in html and 'name="score"' not in html  # read-only
+    assert client_for(operator).get("/admin/leads/lead/add/").status_code == 403
 
 
 # --- The talk track -----------------------------------------------------------------
