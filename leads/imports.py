@@ -640,7 +640,7 @@ def import_validate(
     """Save the mapping and check the whole file: the report (row, column, error) and
     its summary, including how many leads are new and how many already exist."""
     require_perm(actor, "leads.import")
-    job = _lock(job)
+    given, job = job, _lock(job)
     if job.status not in EDITABLE:
         raise CsvImportError(_("This import has already started."), status=409)
     headers = job_headers(job)
@@ -676,6 +676,8 @@ def import_validate(
     job.total_rows = summary["rows"]
     job.status = Status.VALIDATED
     job.save(update_fields=["mapping", "errors", "total_rows", "status"])
+    given.mapping, given.errors = job.mapping, job.errors
+    given.total_rows, given.status = job.total_rows, job.status
     return summary
 
 
@@ -688,17 +690,14 @@ def import_start(*, actor, job: ImportJob) -> bool:
     """validated → queued, once; the task is sent after commit. False if the job had
     already been started (a double click)."""
     require_perm(actor, "leads.import")
-    if job.status not in (Status.VALIDATED, Status.QUEUED, Status.RUNNING, Status.DONE):
+    jobs = ImportJob.objects.for_org(job.organization_id).filter(pk=job.pk)
+    if not jobs.filter(status=Status.VALIDATED).update(status=Status.QUEUED, processed_rows=0):
+        status = jobs.values_list("status", flat=True).first()
+        if status in (Status.QUEUED, Status.RUNNING, Status.DONE):
+            return False
         raise CsvImportError(
             _("Check the file before importing it."), status=409, code="not_validated"
         )
-    started = (
-        ImportJob.objects.for_org(job.organization_id)
-        .filter(pk=job.pk, status=Status.VALIDATED)
-        .update(status=Status.QUEUED, processed_rows=0)
-    )
-    if not started:
-        return False
     from .import_tasks import run_import  # the task module imports this one
 
     org_id, job_id = job.organization_id, job.pk
