@@ -889,6 +889,7 @@ def write_leads(
             for lead in Lead.objects.for_org(organization)
             .annotate(email_lower=Lower("email"))
             .filter(email_lower__in=list(merged))
+            .order_by("pk")  # one lock order: two overlapping imports cannot deadlock
             .select_for_update(of=("self",))
         }
         new = [
