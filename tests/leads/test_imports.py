@@ -674,6 +674,7 @@ def test_a_marketer_imports_a_file_in_the_browser(
 
     page.goto("/o/alpha/imports/new/")
     page.set_input_files("input[type=file]", str(path))
+    screenshot("imports-upload")
     page.get_by_role("button", name="Upload and map the columns").click()
     page.wait_for_url("**/imports/*/")
     assert page.locator("select[name=col_0]").input_value() == "email"
