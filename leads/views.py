@@ -90,11 +90,11 @@ def in_org_timezone(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def _put_errors(form: django_forms.Form, error: LeadError) -> None:
-    """A service's field errors go next to the form's fields; the rest on top."""
+    """A service's field errors go next to the form's fields (its message is shown
+    above the form by the page or the row)."""
     for name, errors in error.fields.items():
-        form.add_error(name if name in form.fields else None, errors)
-    if not error.fields:
-        form.add_error(None, error.message)
+        if name in form.fields:
+            form.add_error(name, errors)
 
 
 # --- The sales queue ----------------------------------------------------------------
