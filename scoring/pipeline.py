@@ -468,7 +468,7 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
         with tenant_context(org_id):
             run = (
                 RescoreRun.objects.for_org(org_id)
-                .select_for_update()
+                .select_for_update(of=("self",))
                 .select_related("model", "previous_model")
                 .get(pk=run_id)
             )
