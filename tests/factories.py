@@ -35,6 +35,8 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Organisation {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+    # Tests read English strings; tests of the French UI set language="fr" themselves.
+    language = "en"
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

@@ -147,6 +147,7 @@ def test_wrong_user_is_refused(client_for, trio, invite, as_org):
 
 def test_expired_invitation_is_refused(client, trio, invite):
     url = accept_url(invite())
+    client.cookies["smarketing_language"] = "en"  # anonymous: the login page's choice
     with time_machine.travel(timezone.now() + timedelta(days=8)):
         response = client.get(url)
         assert response.status_code == 404

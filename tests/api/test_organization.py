@@ -37,7 +37,7 @@ def test_a_key_reaches_its_organization(trio, keys):
         "slug": "alpha",
         "name": "Alpha",
         "time_zone": "Europe/Paris",
-        "language": "fr",
+        "language": "en",
         "currency": "EUR",
         "scope": "read",
         "role": None,

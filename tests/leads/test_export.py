@@ -133,7 +133,9 @@ def test_export_filtered_content(trio, leads, client_for, alice_en):
 
 
 def test_semicolon_by_default_in_french_and_on_request(trio, leads, client_for):
-    client = client_for(trio.alice)  # no language of her own: the French default
+    trio.alpha.language = "fr"
+    trio.alpha.save(update_fields=["language"])
+    client = client_for(trio.alice)  # no language of her own: the organization's French
     rows = _rows(_export(client), delimiter=";")
     assert len(rows[0]) == len(export.COLUMNS) and len(rows) == 5
     rows = _rows(_export(client_for(trio.alice), "delimiter=tab"), delimiter="\t")
@@ -213,7 +215,7 @@ def test_charlie_gets_404(trio, leads, client_for):
     assert _export(charlie).status_code == 404
     assert _export(charlie, "stage=mql").status_code == 404
     # His own export holds only his leads.
-    assert _emails(_rows(_export(charlie, org="charlie"), delimiter=";")) == ["secret@charlie.test"]
+    assert _emails(_rows(_export(charlie, org="charlie"), delimiter=",")) == ["secret@charlie.test"]
 
 
 def test_post_is_refused(trio, client_for):

@@ -16,7 +16,6 @@ from django.utils import translation
 from leads import import_tasks, imports
 from leads.models import Company, ImportJob, Lead, LifecycleTransition, Stage
 from smarketing.tenancy.permissions import PermissionDenied, Role
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (browser fixtures)
 from tests.factories import MembershipFactory, UserFactory
 
 BROKEN = (
@@ -649,9 +648,9 @@ def test_the_progress_poll_is_cheap(trio, marketer, queued, client_for):
 def test_a_marketer_imports_a_file_in_the_browser(
     trio,
     marketer,
-    page,  # noqa: F811 (the browser fixtures imported above)
+    page,
     live_server,
-    screenshot,  # noqa: F811
+    screenshot,
     monkeypatch,
     tmp_path,
     as_org,

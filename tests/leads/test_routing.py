@@ -22,7 +22,6 @@ from leads.models import Company, Lead, RepRouting, RoutingSettings, Stage
 from leads.services import LeadError
 from smarketing.tenancy.db import tenant_context
 from smarketing.tenancy.permissions import PermissionDenied, Role
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (browser fixtures)
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -555,7 +554,7 @@ def test_the_page_runs_a_bounded_number_of_queries(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_manager_edits_a_rep_row_in_place(team, page, live_server, screenshot):  # noqa: F811
+def test_a_manager_edits_a_rep_row_in_place(team, page, live_server, screenshot):
     team.alice.language = "en"
     team.alice.save()
     with tenant_context(team.alpha.pk):

@@ -16,7 +16,6 @@ from django.test import Client, override_settings
 from leads import hooks, tracker
 from leads.models import Campaign, Event, Lead, TrackingSettings, Visitor
 from smarketing.tenancy.db import tenant_context
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (browser fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -520,7 +519,7 @@ def _wait_for(predicate, timeout=10.0):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_snippet_waits_for_consent_then_identifies_on_a_form(trio, page, live_server):  # noqa: F811
+def test_the_snippet_waits_for_consent_then_identifies_on_a_form(trio, page, live_server):
     tracking = setup_tracker(trio.alpha, require_consent=True, allowed_domains=["localhost"])
 
     def events():
@@ -563,7 +562,7 @@ def test_the_snippet_waits_for_consent_then_identifies_on_a_form(trio, page, liv
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_settings_page_screenshots(trio, page, live_server, screenshot):  # noqa: F811
+def test_settings_page_screenshots(trio, page, live_server, screenshot):
     from django.conf import settings as django_settings
 
     trio.alice.language = "en"

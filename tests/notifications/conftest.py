@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from smarketing.notifications import tasks
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401 (fixtures for test_browser)
 
 
 class Dispatched(list):

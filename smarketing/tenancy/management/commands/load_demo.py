@@ -122,11 +122,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--quiet-logins", action="store_true", help="do not print the table")
+        parser.add_argument(
+            "--members-only",
+            action="store_true",
+            help="the organization and its logins, without the apps' demo data",
+        )
 
     def handle(self, *args, **opts) -> None:
         with transaction.atomic():
             demo = self._organization_and_members()
-            for step in demo_steps():
+            for step in [] if opts["members_only"] else demo_steps():
                 with tenant_context(demo.organization.pk):
                     step(demo)
         self.stdout.write(
