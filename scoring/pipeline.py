@@ -254,6 +254,8 @@ def apply_effects(
     changes: Sequence[Change],
     now: datetime,
     previous: ScoringModel | None = None,
+    notify_people: bool = True,
+    backdate: bool = False,
 ) -> Outcome:
     """MQL moves, routing and notifications for the leads whose state crossed a line.
 
@@ -261,6 +263,9 @@ def apply_effects(
     score (judged by ``previous``'s definition after an activation, else ``model``'s):
     a recycled lead that is still above the threshold must fall under it and cross
     again, and a manager's move back is not undone by the next event.
+
+    ``notify_people=False`` moves and routes without notifying, and ``backdate`` dates
+    each move at the lead's last event (loading history: the demo).
     """
     outcome = Outcome()
     before = previous or model
@@ -291,12 +296,15 @@ def apply_effects(
         reason = f"score {change.score} ≥ {model.mql_threshold} (model v{model.version})" + (
             f", grade {change.grade}" if model.min_fit_grade else ""
         )
-        if not lead_mark_mql(lead=lead, reason=reason, at=now):
+        at = min(now, lead.last_event_at or now) if backdate else now
+        if not lead_mark_mql(lead=lead, reason=reason, at=at):
             continue
         outcome.mqls.append(lead.pk)
         from leads.routing import route_lead  # written alongside; imported when needed
 
         route_lead(lead=lead, now=now)
+        if not notify_people:
+            continue
         transition_pk = (
             LifecycleTransition.objects.for_org(organization)
             .filter(lead=lead, to_stage=Stage.MQL)
@@ -332,7 +340,7 @@ def apply_effects(
         signals.lead_became_hot.send(
             sender=Lead, organization=organization, lead=lead, at=change.hot_since
         )
-        if lead.stage in NO_HOT_NOTIFICATION:
+        if lead.stage in NO_HOT_NOTIFICATION or not notify_people:
             continue
         name = lead.full_name or lead.email
         notify(
@@ -513,6 +521,37 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
                 Lead.objects.for_org(org_id).filter(
                     pk__in=skipped, rescore_requested_at__isnull=True
                 ).update(rescore_requested_at=timezone.now())
+
+
+def rescore_everything_now(
+    *, organization: Organization, history: bool = False, now: datetime | None = None
+) -> Outcome:
+    """Every lead of the organization, synchronously, in the current transaction (the
+    demo loader; shells). Workers use ``run_full_rescore``, which commits per chunk.
+
+    ``history``: the leads are being loaded with their past (the demo) — MQL moves are
+    dated at each lead's last event, and nobody is notified."""
+    outcome = Outcome()
+    model = ensure_active_model(organization)
+    if model is None:
+        return outcome
+    rules = compile_model(model)
+    now = now or timezone.now()
+    ids = list(Lead.objects.for_org(organization).order_by("pk").values_list("pk", flat=True))
+    for chunk in _chunks(ids, SQL_CHUNK):
+        changes, _skipped = _score_chunk(organization, model, rules, chunk, now, "")
+        outcome.scored += len(changes)
+        outcome.add(
+            apply_effects(
+                organization=organization,
+                model=model,
+                changes=changes,
+                now=now,
+                notify_people=not history,
+                backdate=history,
+            )
+        )
+    return outcome
 
 
 def refresh_scores(*, organization: Organization, scope: str = "decaying") -> Outcome:
