@@ -66,7 +66,7 @@ format: $(STAMP) ## ruff format + ruff check --fix
 	$(VENV)/bin/ruff check --fix .
 
 messages: $(STAMP) ## extract French strings into locale/fr and compile them
-	$(PY) manage.py makemessages -l fr --no-obsolete \
+	$(PY) manage.py makemessages -l fr -e html,txt,py --no-obsolete \
 		--ignore=.venv --ignore=var --ignore=staticfiles --ignore=artifacts --ignore=tests --ignore=bench
 	$(PY) manage.py compilemessages -l fr --ignore=.venv
 

@@ -202,7 +202,7 @@ def _history(org, rng, reps, now) -> int:
                 from_stage="lead",
                 to_stage=Stage.MQL,
                 at=mql_at,
-                reason="score above threshold",
+                reason="mql_threshold",
             )
         )
         age = now - mql_at
@@ -295,7 +295,7 @@ def _history(org, rng, reps, now) -> int:
                                     to_stage=Stage.OPPORTUNITY,
                                     at=deal_at,
                                     by=rep,
-                                    reason="deal created",
+                                    reason="deal_created",
                                 )
                             )
                             stage, at = Stage.OPPORTUNITY, deal_at
@@ -308,7 +308,7 @@ def _history(org, rng, reps, now) -> int:
                                         to_stage=Stage.CUSTOMER,
                                         at=close,
                                         by=rep,
-                                        reason="deal won",
+                                        reason="deal_won",
                                     )
                                 )
                                 stage, at = Stage.CUSTOMER, close
@@ -345,7 +345,7 @@ def _history(org, rng, reps, now) -> int:
                             to_stage=to,
                             at=decided,
                             by=rep,
-                            reason=RejectReason(reason).label,
+                            reason=reason,
                         )
                     )
                     stage, at = to, decided

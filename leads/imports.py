@@ -908,7 +908,7 @@ def write_leads(
     else:
         raise CsvImportError(_("Leads kept being created meanwhile; try again."), status=409)
     if created_ids:
-        reason = (_("imported from %(file)s") % {"file": job.filename})[:500]
+        reason = "imported"  # a code, translated when shown (models.SYSTEM_REASONS)
         LifecycleTransition.objects.bulk_create(
             LifecycleTransition(
                 organization=organization,

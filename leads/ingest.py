@@ -451,7 +451,7 @@ def _resolve_leads(org: Organization, events: list[CleanEvent], now: datetime):
                     from_stage="",
                     to_stage=NEW_LEAD_STAGE,
                     at=now,
-                    reason="created by ingestion",
+                    reason="ingested",
                 )
                 for lead_id in created
             )

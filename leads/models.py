@@ -417,6 +417,28 @@ class Deal(TenantModel):
         return self.name
 
 
+# Reasons the system records are stored as codes and translated when shown, so that
+# each reader sees them in their own language; reasons people type are shown as typed.
+SYSTEM_REASONS = {
+    "created": _("Created"),
+    "ingested": _("Created from its first event"),
+    "imported": _("Imported from a CSV file"),
+    "mql_threshold": _("Score above the MQL threshold"),
+    "accepted": _("Accepted by sales"),
+    "qualified": _("Qualified: need and budget confirmed"),
+    "deal_created": _("Deal created"),
+    "deal_won": _("Deal won"),
+}
+
+
+def reason_label(reason: str) -> str:
+    if reason in SYSTEM_REASONS:
+        return str(SYSTEM_REASONS[reason])
+    if reason in RejectReason.values:
+        return str(RejectReason(reason).label)
+    return reason
+
+
 class LifecycleTransition(TenantModel):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")
     from_stage = models.CharField(max_length=12, choices=Stage.choices, blank=True)
@@ -442,6 +464,10 @@ class LifecycleTransition(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.from_stage or '∅'} → {self.to_stage}"
+
+    @property
+    def reason_display(self) -> str:
+        return reason_label(self.reason)
 
 
 class Activity(TenantModel):

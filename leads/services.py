@@ -187,7 +187,7 @@ def lead_accept(*, actor, lead: Lead, comment: str = "") -> Decision:
     now = timezone.now()
     by = _user(actor)
     _transition(
-        lead=lead, from_stages={Stage.MQL}, to_stage=Stage.SAL, by=by, reason=_("accepted"), at=now
+        lead=lead, from_stages={Stage.MQL}, to_stage=Stage.SAL, by=by, reason="accepted", at=now
     )
     decision = Decision.objects.create(
         organization_id=lead.organization_id,
@@ -231,7 +231,7 @@ def lead_reject(
         from_stages={Stage.MQL},
         to_stage=to_stage,
         by=by,
-        reason=RejectReason(reason).label,
+        reason=reason,
         at=now,
     )
     decision = Decision.objects.create(
@@ -263,7 +263,7 @@ def lead_qualify(
     now = timezone.now()
     by = _user(actor)
     _transition(
-        lead=lead, from_stages={Stage.SAL}, to_stage=Stage.SQL, by=by, reason=_("qualified"), at=now
+        lead=lead, from_stages={Stage.SAL}, to_stage=Stage.SQL, by=by, reason="qualified", at=now
     )
     return Qualification.objects.create(
         organization_id=lead.organization_id,
@@ -510,7 +510,7 @@ def deal_create(
             from_stages={Stage.SQL},
             to_stage=Stage.OPPORTUNITY,
             by=_user(actor),
-            reason=_("deal created"),
+            reason="deal_created",
             at=deal.created_at,
         )
     return deal
@@ -545,7 +545,7 @@ def deal_update(*, actor, deal: Deal, data: dict[str, Any]) -> Deal:
                 from_stages={Stage.OPPORTUNITY},
                 to_stage=Stage.CUSTOMER,
                 by=_user(actor),
-                reason=_("deal won"),
+                reason="deal_won",
                 at=deal.closed_at,
             )
         signals.deal_won.send(sender=Deal, organization=deal.organization, deal=deal)

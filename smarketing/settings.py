@@ -218,6 +218,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Smarketing <no-reply@smarketing.
 SERVER_EMAIL = env("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --- Security ---------------------------------------------------------------------------
+# Fernet keys (comma-separated; the first encrypts, all decrypt) for secrets stored
+# encrypted, e.g. inbound webhook signing secrets. Without one, a key derived from
+# SECRET_KEY is used: set it in production so that rotating SECRET_KEY loses nothing.
+SMARKETING_ENCRYPTION_KEY = env("SMARKETING_ENCRYPTION_KEY", "") or ""
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 X_FRAME_OPTIONS = "DENY"

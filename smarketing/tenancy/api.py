@@ -22,7 +22,7 @@ from rest_framework import exceptions, pagination, permissions
 
 from .authentication import ApiKeyPrincipal
 from .db import activate_tenant
-from .middleware import LAST_ORG_SESSION_KEY
+from .middleware import LAST_ORG_SESSION_KEY, activate_organization_timezone
 from .models import ApiKey, Membership, Organization
 from .permissions import ApiKeyActor, has_perm
 from .selectors import user_organizations
@@ -58,6 +58,7 @@ def resolve_api_organization(request) -> None:
         scope = ApiKey.Scope.READ_WRITE if has_perm(membership, "api.write") else ApiKey.Scope.READ
     else:
         raise exceptions.NotAuthenticated()
+    activate_organization_timezone(org)
     actor = membership if membership is not None else ApiKeyActor(request.auth)
     for target in (request, django_request):
         target.organization = org

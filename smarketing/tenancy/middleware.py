@@ -11,6 +11,7 @@ explicit system context.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
@@ -18,12 +19,21 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
+from django.utils import timezone
 
 from .db import activate_system, activate_tenant, deactivate_tenant
 from .models import Membership, Organization
 
 ORG_PATH = re.compile(r"^/o/(?P<slug>[-\w]+)/")
 LAST_ORG_SESSION_KEY = "smarketing_last_org"
+
+
+def activate_organization_timezone(org: Organization) -> None:
+    """Dates on the organization's pages read in its own time zone (SPEC.md §4)."""
+    try:
+        timezone.activate(zoneinfo.ZoneInfo(org.time_zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        timezone.deactivate()
 
 
 class TenantMiddleware:
@@ -40,6 +50,7 @@ class TenantMiddleware:
                     transaction.set_rollback(True)
             finally:
                 deactivate_tenant()
+                timezone.deactivate()
         return response
 
     def handle(self, request: HttpRequest) -> HttpResponse:
@@ -63,6 +74,7 @@ class TenantMiddleware:
             membership.organization = org
             request.organization = org  # type: ignore[attr-defined]
             request.membership = membership  # type: ignore[attr-defined]
+            activate_organization_timezone(org)
             if request.session.get(LAST_ORG_SESSION_KEY) != org.slug:
                 request.session[LAST_ORG_SESSION_KEY] = org.slug
         elif request.path_info.startswith("/admin/") and request.user.is_staff:

@@ -315,7 +315,7 @@ def test_run_creates_and_updates_leads(trio, marketer, queued, as_org):
         assert Company.objects.for_org(trio.alpha).count() == 2
     assert (transition.from_stage, transition.to_stage) == ("", Stage.LEAD)
     assert transition.by == marketer.user
-    assert "leads.csv" in transition.reason
+    assert transition.reason == "imported"  # a code, shown translated (SYSTEM_REASONS)
     # The report stays on the job for the summary page.
     assert [i["row"] for i in job.errors] == [3, 4, 5, 7]
 
