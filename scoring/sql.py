@@ -168,6 +168,7 @@ def rescore_statement(
     now_sql = p.add(now, "timestamptz")
     lead_table = Lead._meta.db_table
     contribution_table = ScoreContribution._meta.db_table
+    lo_sql, hi_sql = p.add(lo, "bigint"), p.add(hi, "bigint")
 
     extra = ""
     if lead_filter == "marked":
@@ -186,8 +187,7 @@ def rescore_statement(
             SELECT l.id, l.score AS old_score, l.grade AS old_grade, l.hot AS old_hot,
                    l.stage, {attribute_columns}
             FROM {lead_table} l LEFT JOIN {Company._meta.db_table} c ON c.id = l.company_id
-            WHERE l.organization_id = {org} AND l.id >= {p.add(lo, "bigint")}
-              AND l.id < {p.add(hi, "bigint")} {extra}
+            WHERE l.organization_id = {org} AND l.id >= {lo_sql} AND l.id < {hi_sql} {extra}
             ORDER BY l.id
             FOR NO KEY UPDATE OF l SKIP LOCKED
         )"""
@@ -223,6 +223,8 @@ def rescore_statement(
                 FROM {Event._meta.db_table} e
                 LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id
                 WHERE e.organization_id = {org}
+                  -- the range lets the planner read the (organization, lead) index once
+                  AND e.lead_id >= {lo_sql} AND e.lead_id < {hi_sql}
                   AND e.lead_id IN (SELECT id FROM locked)
                   AND e.type = ANY({p.add(rules.event_types, "text[]")})
             )"""
@@ -235,8 +237,9 @@ def rescore_statement(
             hit_selects.append(
                 f"SELECT ev.lead_id, {p.add(rule.id, 'bigint')} AS rule_id, ev.occurred_at, "
                 f"{_units(rule, p, half_life)} AS units, {in_window} AS in_window "
-                f"FROM ev WHERE ev.type = {p.add(rule.event_type, 'text')} "
-                f"AND {_match_condition(rule, p, property_columns)}"
+                # CASE: the (costlier) match runs only on events of the rule's type.
+                f"FROM ev WHERE CASE WHEN ev.type = {p.add(rule.event_type, 'text')} "
+                f"THEN {_match_condition(rule, p, property_columns)} ELSE false END"
             )
             cap = rule.cap * UNITS if rule.cap is not None else None
             rule_rows.append(
@@ -307,7 +310,8 @@ def rescore_statement(
     ctes.append(
         f"""del AS (
             DELETE FROM {contribution_table} sc USING locked k
-            WHERE sc.organization_id = {org} AND sc.lead_id = k.id
+            WHERE sc.organization_id = {org} AND sc.lead_id >= {lo_sql}
+              AND sc.lead_id < {hi_sql} AND sc.lead_id = k.id
         )"""
     )
     ctes.append(
@@ -330,6 +334,7 @@ def rescore_statement(
                 hot_since = f.hot_since, rescore_requested_at = NULL
             FROM final f
             WHERE t.id = f.id AND t.organization_id = {org}
+              AND t.id >= {lo_sql} AND t.id < {hi_sql}
               AND (t.score, t.fit, t.grade, t.hot, t.hot_since, t.rescore_requested_at)
                   IS DISTINCT FROM (f.score, f.fit, f.grade, f.hot, f.hot_since,
                                     NULL::timestamptz)
@@ -366,6 +371,8 @@ def rescore_range(
         lead_filter=lead_filter,
     )
     with connection.cursor() as cursor:
+        # Sorting and hashing a chunk's events in memory, not on disk (this transaction only).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)
         return [Change(*row) for row in cursor.fetchall()]
 
