@@ -14,8 +14,9 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from leads.models import Lead
 from smarketing.tenancy.models import Organization
@@ -325,29 +326,34 @@ def dispatch_run(run: RescoreRun) -> None:
 
 TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
     {
-        "label": "Decision maker (C-level, VP, director)",
+        "label": _lazy("Decision maker (C-level, VP, director)"),
         "attribute": "seniority",
         "operator": "in",
         "value": ["c_level", "vp", "director"],
         "points": 15,
     },
     {
-        "label": "Company of 50 to 5,000 employees",
+        "label": _lazy("Company of 50 to 5,000 employees"),
         "attribute": "company.employees",
         "operator": "between",
         "value": [50, 5000],
         "points": 15,
     },
     {
-        "label": "In our territory (France, Belgium, Switzerland, Luxembourg)",
+        "label": _lazy("In our territory (France, Belgium, Switzerland, Luxembourg)"),
         "attribute": "country",
         "operator": "in",
         "value": ["FR", "BE", "CH", "LU", "MC"],
         "points": 10,
     },
-    {"label": "Free-mail address", "attribute": "email", "operator": "free_email", "points": -10},
     {
-        "label": "Student",
+        "label": _lazy("Free-mail address"),
+        "attribute": "email",
+        "operator": "free_email",
+        "points": -10,
+    },
+    {
+        "label": _lazy("Student"),
         "attribute": "title",
         "operator": "contains",
         "value": ["étudiant", "etudiant", "student", "stagiaire", "alternant"],
@@ -355,7 +361,7 @@ TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
     },
     {
         # Empty on purpose: marketing lists the competitors' domains on day one.
-        "label": "Competitor",
+        "label": _lazy("Competitor"),
         "attribute": "email",
         "operator": "email_domain_in",
         "value": [],
@@ -364,7 +370,7 @@ TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
 ]
 TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
     {
-        "label": "Pricing page 3× in 7 days",
+        "label": _lazy("Pricing page 3× in 7 days"),
         "event_type": "page_view",
         "match_field": "url",
         "match_operator": "regex",
@@ -376,7 +382,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "marks_hot": True,
     },
     {
-        "label": "Demo request",
+        "label": _lazy("Demo request"),
         "event_type": "demo_request",
         "mode": "per_occurrence",
         "points": 50,
@@ -385,7 +391,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "window_days": 14,
     },
     {
-        "label": "Beginner content downloaded",
+        "label": _lazy("Beginner content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -394,7 +400,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "cap": 15,
     },
     {
-        "label": "Intermediate content downloaded",
+        "label": _lazy("Intermediate content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -403,7 +409,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "cap": 30,
     },
     {
-        "label": "Expert content downloaded",
+        "label": _lazy("Expert content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -411,11 +417,11 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "points": 15,
         "cap": 45,
     },
-    {"label": "Webinar attended", "event_type": "webinar_attended", "points": 15, "cap": 30},
-    {"label": "E-mail click", "event_type": "email_click", "points": 3, "cap": 15},
+    {"label": _lazy("Webinar attended"), "event_type": "webinar_attended", "points": 15, "cap": 30},
+    {"label": _lazy("E-mail click"), "event_type": "email_click", "points": 3, "cap": 15},
 ]
 TEMPLATE_SETTINGS: dict[str, Any] = {
-    "name": "Starting template",
+    "name": _lazy("Starting template"),
     "mql_threshold": 60,
     "min_fit_grade": "",
     "grade_bands": {"A": 40, "B": 25, "C": 10},
@@ -428,24 +434,29 @@ def create_starting_template(
     *, organization: Organization, created_by=None, activate: bool = True
 ) -> ScoringModel:
     """The default model for a new organization: v-next, active unless told otherwise
-    (no re-score is started: a new organization's leads are scored as they come)."""
+    (no re-score is started: a new organization's leads are scored as they come).
+    Labels are written in the organization's language: they are its rules now."""
     org_id = organization.pk
-    model = ScoringModel.objects.create(
-        organization_id=org_id,
-        version=_next_version(org_id),
-        status=ScoringModel.Status.ACTIVE if activate else ScoringModel.Status.DRAFT,
-        activated_at=timezone.now() if activate else None,
-        created_by=created_by,
-        **TEMPLATE_SETTINGS,
-    )
-    for position, data in enumerate(TEMPLATE_FIT_RULES):
-        FitRule.objects.create(
-            organization_id=org_id, model=model, position=position, **clean_fit_rule(data)
+    with translation.override(organization.language):
+        model = ScoringModel.objects.create(
+            organization_id=org_id,
+            version=_next_version(org_id),
+            status=ScoringModel.Status.ACTIVE if activate else ScoringModel.Status.DRAFT,
+            activated_at=timezone.now() if activate else None,
+            created_by=created_by,
+            **{**TEMPLATE_SETTINGS, "name": str(TEMPLATE_SETTINGS["name"])},
         )
-    for position, data in enumerate(TEMPLATE_BEHAVIOUR_RULES):
-        BehaviourRule.objects.create(
-            organization_id=org_id, model=model, position=position, **clean_behaviour_rule(data)
-        )
+        for position, data in enumerate(TEMPLATE_FIT_RULES):
+            FitRule.objects.create(
+                organization_id=org_id, model=model, position=position, **clean_fit_rule(data)
+            )
+        for position, data in enumerate(TEMPLATE_BEHAVIOUR_RULES):
+            BehaviourRule.objects.create(
+                organization_id=org_id,
+                model=model,
+                position=position,
+                **clean_behaviour_rule(data),
+            )
     return model
 
 
