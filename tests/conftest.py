@@ -81,7 +81,7 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker process on the real Redis broker, connected to the test
     database as the application role (row-level security applies to it as in
     production). Tests that use it need ``transactional_db`` so the worker sees their
@@ -139,7 +139,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     else:
         proc.terminate()
         pytest.fail(f"the Celery worker did not answer: {log_path.read_text()[-3000:]}")
-    yield SimpleNamespace(process=proc, name=name, log=log_path)
+    yield SimpleNamespace(process=proc, name=name, log=log_path, app=app)
     proc.terminate()
     try:
         proc.wait(timeout=15)
@@ -197,3 +197,22 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def celery_worker_process(_celery_worker_session):
+    """The session's worker; at the end of each test its queues are purged and it is
+    left idle, so that flushing the database never races a task still writing."""
+    import time
+
+    worker = _celery_worker_session
+    yield worker
+    worker.app.control.purge()
+    inspect = worker.app.control.inspect(destination=[worker.name], timeout=1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        active = (inspect.active() or {}).get(worker.name)
+        reserved = (inspect.reserved() or {}).get(worker.name)
+        if not active and not reserved:
+            break
+        time.sleep(0.2)
