@@ -8,7 +8,7 @@ compare the same text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -139,7 +139,3 @@ def _json_text(value: Any) -> str | None:
     import json
 
     return json.dumps(value, ensure_ascii=False)
-
-
-def ids(rows: Iterable[dict[str, Any]]) -> list[int]:
-    return [row["id"] for row in rows]

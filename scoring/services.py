@@ -52,8 +52,11 @@ def _user(actor):
     return getattr(actor, "user", None)
 
 
-def _org_id(actor) -> int:
-    return actor.organization_id
+def _same_org(actor, obj) -> None:
+    """Views resolve ids with ``get_*_for_org``; this is the second wall: a model or rule
+    of another organization is "not found", never acted upon."""
+    if obj.organization_id != actor.organization_id:
+        raise ScoringError(_("Not found."), status=404, code="not_found")
 
 
 def _next_version(organization_id: int) -> int:
@@ -119,9 +122,10 @@ def model_create_draft(
     require_perm(actor, MANAGE)
     if based_on is None:
         based_on = ScoringModel.objects.for_org(organization).filter(status="active").first()
+    if organization.pk != actor.organization_id:
+        raise ScoringError(_("Not found."), status=404, code="not_found")
     if based_on is not None:
-        if based_on.organization_id != organization.pk:
-            raise ScoringError(_("Not found."), status=404, code="not_found")
+        _same_org(actor, based_on)
         draft, _fit, _behaviour = _copy(based_on, created_by=_user(actor), name=name or None)
         return draft
     return ScoringModel.objects.create(
@@ -137,6 +141,7 @@ def draft_for_edit(*, actor, model: ScoringModel) -> ScoringModel:
     """The model itself if it is a draft; else a new draft copied from it (the active
     or archived model stays as it was)."""
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     if model.is_editable:
         return model
     draft, _fit, _behaviour = _copy(model, created_by=_user(actor))
@@ -148,6 +153,7 @@ def model_update(*, actor, model: ScoringModel, data: dict[str, Any]) -> Scoring
     """Change a model's settings (name, threshold, minimum grade, bands, decay).
     Editing an active or archived model makes a new draft; the draft is returned."""
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     clean = clean_model_settings(data)
     draft = draft_for_edit(actor=actor, model=model)
     for name, value in clean.items():
@@ -159,6 +165,7 @@ def model_update(*, actor, model: ScoringModel, data: dict[str, Any]) -> Scoring
 @transaction.atomic
 def model_delete_draft(*, actor, model: ScoringModel) -> None:
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     if not model.is_editable:
         raise ScoringError(_("Only a draft can be deleted."), code="not_a_draft", status=409)
     ScoringModel.objects.for_org(model.organization_id).filter(pk=model.pk).delete()
@@ -173,6 +180,7 @@ def _next_position(rules) -> int:
 def fit_rule_add(*, actor, model: ScoringModel, data: dict[str, Any]):
     """Add a fit rule; returns (draft, rule) — a new draft if ``model`` was not one."""
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     clean = clean_fit_rule(data)
     draft = draft_for_edit(actor=actor, model=model)
     rules = FitRule.objects.for_org(draft.organization_id).filter(model=draft)
@@ -189,6 +197,7 @@ def fit_rule_add(*, actor, model: ScoringModel, data: dict[str, Any]):
 def fit_rule_update(*, actor, rule: FitRule, data: dict[str, Any]):
     """Edit a fit rule; returns (draft, rule), copying the model first if needed."""
     require_perm(actor, MANAGE)
+    _same_org(actor, rule)
     clean = clean_fit_rule(data)
     model = rule.model
     if not model.is_editable:
@@ -203,6 +212,7 @@ def fit_rule_update(*, actor, rule: FitRule, data: dict[str, Any]):
 @transaction.atomic
 def fit_rule_delete(*, actor, rule: FitRule) -> ScoringModel:
     require_perm(actor, MANAGE)
+    _same_org(actor, rule)
     model = rule.model
     if not model.is_editable:
         model, fit_map, _behaviour = _copy(model, created_by=_user(actor))
@@ -214,6 +224,7 @@ def fit_rule_delete(*, actor, rule: FitRule) -> ScoringModel:
 @transaction.atomic
 def behaviour_rule_add(*, actor, model: ScoringModel, data: dict[str, Any]):
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     clean = clean_behaviour_rule(data)
     _check_regex_in_database(clean)
     draft = draft_for_edit(actor=actor, model=model)
@@ -230,6 +241,7 @@ def behaviour_rule_add(*, actor, model: ScoringModel, data: dict[str, Any]):
 @transaction.atomic
 def behaviour_rule_update(*, actor, rule: BehaviourRule, data: dict[str, Any]):
     require_perm(actor, MANAGE)
+    _same_org(actor, rule)
     clean = clean_behaviour_rule(data)
     _check_regex_in_database(clean)
     model = rule.model
@@ -245,6 +257,7 @@ def behaviour_rule_update(*, actor, rule: BehaviourRule, data: dict[str, Any]):
 @transaction.atomic
 def behaviour_rule_delete(*, actor, rule: BehaviourRule) -> ScoringModel:
     require_perm(actor, MANAGE)
+    _same_org(actor, rule)
     model = rule.model
     if not model.is_editable:
         model, _fit, behaviour_map = _copy(model, created_by=_user(actor))
@@ -265,6 +278,7 @@ def model_activate(*, actor, model: ScoringModel) -> RescoreRun:
     then archives the first one's model; the partial unique index is the last wall.
     """
     require_perm(actor, MANAGE)
+    _same_org(actor, model)
     org_id = model.organization_id
     models = ScoringModel.objects.for_org(org_id)
     current = models.select_for_update().filter(status=ScoringModel.Status.ACTIVE).first()

@@ -343,3 +343,25 @@ def test_a_sales_rep_cannot_change_the_model(trio, template):
             services.model_update(actor=trio.bob_membership, model=template, data={"name": "x"})
         with pytest.raises(PermissionDenied):
             services.model_activate(actor=trio.bob_membership, model=template)
+
+
+def test_another_organizations_model_is_not_found(trio, template):
+    with tenant_context(trio.charlie_org.pk):
+        theirs = services.create_starting_template(organization=trio.charlie_org)
+        rule = FitRule.objects.for_org(trio.charlie_org).filter(model=theirs).first()
+    with tenant_context(trio.alpha.pk):
+        for call in (
+            lambda: services.model_update(
+                actor=trio.alice_membership, model=theirs, data={"name": "x"}
+            ),
+            lambda: services.model_activate(actor=trio.alice_membership, model=theirs),
+            lambda: services.fit_rule_delete(actor=trio.alice_membership, rule=rule),
+            lambda: services.model_create_draft(
+                actor=trio.alice_membership, organization=trio.alpha, based_on=theirs
+            ),
+        ):
+            with pytest.raises(ScoringError) as error:
+                call()
+            assert error.value.status == 404
+    assert models_of(trio.charlie_org) == {1: "active"}
+    assert models_of(trio.alpha) == {1: "active"}
