@@ -106,6 +106,14 @@ class LeadWriteSerializer(serializers.Serializer):
     def validate_country(self, value: str) -> str:
         return value.upper()
 
+    def validate_properties(self, value: dict) -> dict:
+        from .ingest import properties_to_json
+
+        _encoded, problem = properties_to_json(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
 
 class DealSerializer(serializers.ModelSerializer):
     owner = PersonSerializer(allow_null=True, read_only=True)
@@ -271,7 +279,7 @@ class LeadListView(APIView):
             if owner_id is None:
                 raise exceptions.ValidationError({"owner": [_("An API key has no 'me'.")]})
         elif owner and owner != "none":
-            if not owner.isdigit():
+            if not (owner.isascii() and owner.isdigit()):
                 raise exceptions.ValidationError({"owner": [_("A user id, 'me' or 'none'.")]})
             owner_id = int(owner)
         hot = params.get("hot")
@@ -365,9 +373,14 @@ class LeadTimelineView(APIView):
             raise exceptions.ValidationError({"limit": [_("Must be a number.")]}) from None
         before = None
         if params.get("before"):
-            before = parse_datetime(params["before"])
-            if before is None:
-                raise exceptions.ValidationError({"before": [_("Not an ISO 8601 date and time.")]})
+            try:
+                before = parse_datetime(params["before"])
+            except ValueError:  # well-formed but impossible, e.g. 30 February
+                before = None
+            if before is None or before.tzinfo is None:
+                raise exceptions.ValidationError(
+                    {"before": [_("An ISO 8601 date and time with its UTC offset.")]}
+                )
         items = selectors.lead_timeline(
             lead, limit=limit, before=before, newest_first=params.get("order", "desc") != "asc"
         )
@@ -448,7 +461,7 @@ class DealListView(APIView):
         if status_filter and status_filter not in Deal.Status.values:
             raise exceptions.ValidationError({"status": [_("open, won or lost")]})
         lead_id = request.query_params.get("lead")
-        if lead_id and not lead_id.isdigit():
+        if lead_id and not (lead_id.isascii() and lead_id.isdigit()):
             raise exceptions.ValidationError({"lead": [_("A lead id.")]})
         deals = selectors.deal_list(request.organization, status=status_filter, lead_id=lead_id)
         paginator = self.pagination_class()

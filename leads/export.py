@@ -101,7 +101,7 @@ def parse_filters(params, *, user_id: int | None) -> dict[str, Any]:
     if owner == "me":
         owner_id = user_id
     elif owner and owner != "none":
-        if owner.isdigit():
+        if owner.isascii() and owner.isdigit():
             owner_id = int(owner)
         else:
             errors["owner"] = [_("A user id, 'me' or 'none'.")]

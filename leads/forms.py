@@ -117,6 +117,13 @@ class PeriodForm(forms.Form):
         if self.errors:
             return data
         last = data.get("last") or self.today
+        bounds = (date(2000, 1, 1), date(2100, 12, 31))
+        for name in ("first", "last"):
+            value = data.get(name)
+            if value and not bounds[0] <= value <= bounds[1]:
+                self.add_error(name, _("Choose a date between 2000 and 2100."))
+                data["first"], data["last"] = self.today, self.today
+                return data
         first = data.get("first") or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
         if first > last:
             self.add_error("last", _("The end date is before the start date."))

@@ -218,6 +218,7 @@ def resolve_path(data: Any, path: str) -> Any:
             data = data[part]
         elif (
             isinstance(data, list)
+            and part.lstrip("-").isascii()
             and part.lstrip("-").isdigit()
             and -len(data) <= int(part) < len(data)
         ):
@@ -532,8 +533,8 @@ def _process(org, endpoint, message_id: str, timestamp: datetime, body: bytes, n
         if previous is not None and previous.status == 202:
             raise _replayed(message_id)
         try:
-            payload = json.loads(body)
-        except ValueError as error:
+            payload = json.loads(body, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:
             raise HookError(_("The body is not JSON."), code="invalid_json") from error
         events = map_payload(
             mapping=endpoint.mapping or {},
@@ -586,3 +587,7 @@ def _record_failure(org, endpoint, message_id: str, error: ServiceError, now: da
                 )
         except IntegrityError:
             pass  # processed meanwhile by a concurrent delivery: keep its success
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")

@@ -129,9 +129,36 @@ def _text(value: Any, name: str, max_length: int, errors: dict, *, required=Fals
         errors[name] = [_("Must be a string.")]
         return ""
     value = value.strip()
+    if not storable_text(value):
+        errors[name] = [_("Contains a NUL character or invalid Unicode.")]
+        return ""
     if len(value) > max_length:
         errors[name] = [_("At most %(n)d characters.") % {"n": max_length}]
     return value
+
+
+def storable_text(value: str) -> bool:
+    """PostgreSQL text and jsonb take neither NUL nor lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def properties_to_json(properties: dict) -> tuple[str, str | None]:
+    """The JSON text of an event's (or lead's) properties, or an error message."""
+    try:
+        encoded = json.dumps(properties, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, RecursionError, TypeError):
+        return "{}", _("Not valid JSON (NaN, Infinity or nesting too deep).")
+    if "\\u0000" in encoded or not storable_text(encoded):
+        return "{}", _("Contains a NUL character or invalid Unicode.")
+    if len(encoded.encode()) > MAX_PROPERTIES_BYTES:
+        return "{}", _("At most 16 KB once encoded.")
+    return encoded, None
 
 
 def clean_event(raw: Any, index: int, *, now: datetime) -> tuple[CleanEvent | None, dict]:
@@ -217,9 +244,9 @@ def clean_event(raw: Any, index: int, *, now: datetime) -> tuple[CleanEvent | No
         if not isinstance(properties, dict):
             errors["properties"] = [_("Must be a JSON object.")]
         else:
-            properties_json = json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
-            if len(properties_json.encode()) > MAX_PROPERTIES_BYTES:
-                errors["properties"] = [_("At most 16 KB once encoded.")]
+            properties_json, problem = properties_to_json(properties)
+            if problem:
+                errors["properties"] = [problem]
 
     attributes = {}
     for name, max_length in LEAD_ATTRIBUTES.items():
@@ -643,37 +670,75 @@ def _resolve_keys(org, events, now):
 
 
 def _companies_for(org, wanted: dict[int, dict[str, str]], now) -> dict[str, int]:
+    """Company ids by domain (``"d:exemple.fr"``) and, for leads that sent a company
+    name without a domain, by lowercased name (``"n:exemple sa"``)."""
     domains = {a["company_domain"] for a in wanted.values() if "company_domain" in a}
-    if not domains:
-        return {}
-    companies = dict(
-        Company.objects.for_org(org).filter(domain__in=domains).values_list("domain", "pk")
-    )
-    missing = sorted(domains - set(companies))
-    if missing:
-        names: dict[str, str] = {}
-        for attrs in wanted.values():
-            if attrs.get("company_domain") in missing:
-                names.setdefault(attrs["company_domain"], attrs.get("company", ""))
-        _insert_ignore(
-            Company._meta.db_table,
-            [
-                "organization_id",
-                "name",
-                "domain",
-                "industry",
-                "country",
-                "revenue_band",
-                "created_at",
-                "updated_at",
-            ],
-            [(org.pk, names[d] or d, d, "", "", "", now, now) for d in missing],
-            "id",
+    names = {a["company"] for a in wanted.values() if "company" in a and "company_domain" not in a}
+    found: dict[str, int] = {}
+    if domains:
+        rows = Company.objects.for_org(org).filter(domain__in=domains)
+        found.update((f"d:{d}", pk) for d, pk in rows.values_list("domain", "pk"))
+        missing = sorted(d for d in domains if f"d:{d}" not in found)
+        if missing:
+            display: dict[str, str] = {}
+            for attrs in wanted.values():
+                if attrs.get("company_domain") in missing:
+                    display.setdefault(attrs["company_domain"], attrs.get("company", ""))
+            _insert_ignore(
+                Company._meta.db_table,
+                [
+                    "organization_id",
+                    "name",
+                    "domain",
+                    "industry",
+                    "country",
+                    "revenue_band",
+                    "created_at",
+                    "updated_at",
+                ],
+                [(org.pk, display[d] or d, d, "", "", "", now, now) for d in missing],
+                "id",
+            )
+            rows = Company.objects.for_org(org).filter(domain__in=missing)
+            found.update((f"d:{d}", pk) for d, pk in rows.values_list("domain", "pk"))
+    if names:
+        lowered: dict[str, str] = {}
+        for name in sorted(names):  # one spelling per company, the same every time
+            lowered.setdefault(name.lower(), name)
+        rows = (
+            Company.objects.for_org(org)
+            .filter(domain="")
+            .annotate(name_lower=Lower("name"))
+            .filter(name_lower__in=lowered)
+            .values_list("name_lower", "pk")
         )
-        companies.update(
-            Company.objects.for_org(org).filter(domain__in=missing).values_list("domain", "pk")
-        )
-    return companies
+        found.update((f"n:{n}", pk) for n, pk in rows)
+        missing_names = sorted(n for n in lowered if f"n:{n}" not in found)
+        if missing_names:
+            _insert_ignore(
+                Company._meta.db_table,
+                [
+                    "organization_id",
+                    "name",
+                    "domain",
+                    "industry",
+                    "country",
+                    "revenue_band",
+                    "created_at",
+                    "updated_at",
+                ],
+                [(org.pk, lowered[n], "", "", "", "", now, now) for n in missing_names],
+                "id",
+            )
+            rows = (
+                Company.objects.for_org(org)
+                .filter(domain="")
+                .annotate(name_lower=Lower("name"))
+                .filter(name_lower__in=missing_names)
+                .values_list("name_lower", "pk")
+            )
+            found.update((f"n:{n}", pk) for n, pk in rows)
+    return found
 
 
 PLAIN_ATTRIBUTES = ("first_name", "last_name", "title", "phone", "country")
@@ -705,13 +770,20 @@ def _update_leads(org, events, leads, row_leads, merged_leads, campaign_for, now
     rows = []
     for lead_id, info in touched.items():
         attrs = info["attrs"]
-        domain = attrs.get("company_domain")
+        domain, name = attrs.get("company_domain"), attrs.get("company", "")
+        company_id = (
+            companies.get(f"d:{domain}")
+            if domain
+            else companies.get(f"n:{name.lower()}")
+            if name
+            else None
+        )
         rows.append(
             (
                 lead_id,
                 info["at"],
                 *(attrs.get(name, "") for name in PLAIN_ATTRIBUTES),
-                companies.get(domain) if domain else None,
+                company_id,
                 info.get("campaign_id"),
                 info.get("unsubscribed_at"),
             )
@@ -765,7 +837,15 @@ def ingest_events(
     unique: dict[str, CleanEvent] = {}
     for e in clean:
         unique.setdefault(e.external_id, e)
-    batch = list(unique.values())
+    # A replayed id changes nothing: not even the lead or visitor it would resolve to.
+    existing = set(
+        Event.objects.for_org(org)
+        .filter(source=source, external_id__in=list(unique))
+        .values_list("external_id", flat=True)
+    )
+    batch = [e for e in unique.values() if e.external_id not in existing]
+    if not batch:
+        return IngestResult(accepted=0, duplicates=len(clean), lead_ids=[], created_lead_ids=[])
 
     leads, created_leads = _resolve_leads(org, batch, now)
     visitors, merged_leads = _resolve_visitors(org, batch, leads, now)

@@ -339,7 +339,7 @@ def owner_for(org: Organization, owner_id) -> Any:
             memberships__in=Membership.objects.for_org(org),
         )
         .first()
-        if str(owner_id).isdigit()
+        if str(owner_id).isascii() and str(owner_id).isdigit()
         else None
     )
     if user is None:
@@ -431,18 +431,25 @@ def lead_upsert(
     return lead, created
 
 
-def _apply(lead: Lead, org: Organization, data: dict[str, Any]) -> None:
+def _apply(lead: Lead, org: Organization, data: dict[str, Any]) -> list[str]:
+    """Set the given fields on ``lead``; return the names of the columns written."""
+    changed = []
     for name in EDITABLE_FIELDS:
         if name in data:
             setattr(lead, name, data[name])
+            changed.append(name)
     if "owner" in data:
         lead.owner = owner_for(org, data["owner"])
+        changed.append("owner")
     if "company" in data or "company_domain" in data:
         company = _company_for(org, data.get("company", ""), data.get("company_domain", ""))
         if company is not None:
             lead.company = company
-    if lead.consent_email or lead.consent_tracking:
-        lead.consent_at = lead.consent_at or timezone.now()
+            changed.append("company")
+    if (lead.consent_email or lead.consent_tracking) and lead.consent_at is None:
+        lead.consent_at = timezone.now()
+        changed.append("consent_at")
+    return changed
 
 
 @transaction.atomic
@@ -450,8 +457,10 @@ def lead_update(*, actor, lead: Lead, data: dict[str, Any]) -> Lead:
     require_perm(actor, "leads.edit")
     if "stage" in data:
         lead_move(actor=actor, lead=lead, to_stage=data["stage"], reason=data.get("reason", ""))
-    _apply(lead, lead.organization, data)
-    lead.save()
+    changed = _apply(lead, lead.organization, data)
+    if changed:
+        # Only what was edited: scoring and ingestion write other columns concurrently.
+        lead.save(update_fields=[*changed, "updated_at"])
     return lead
 
 

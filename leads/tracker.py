@@ -96,7 +96,7 @@ def normalize_domain(entry: str) -> str:
         value = urlsplit(value).netloc
     value = value.split("/", 1)[0].rstrip(".")
     host, _sep, port = value.partition(":")
-    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+    if port and (not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536):
         raise ValueError(entry)
     try:
         host = host.encode("idna").decode("ascii")  # exemple-café.fr → xn--…

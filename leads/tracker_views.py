@@ -90,8 +90,8 @@ def _collect(request: HttpRequest, public_key: str) -> HttpResponse:
     if length > tracker.MAX_BODY_BYTES or len(request.body) > tracker.MAX_BODY_BYTES:
         return _with_cors(_error(413, "too_large", _("At most 64 KB per request.")), origin)
     try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(request.body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _with_cors(_error(400, "invalid_json", _("The body is not JSON.")), origin)
     try:
         with translation.override(tracking.organization.language):
@@ -108,3 +108,7 @@ def _collect(request: HttpRequest, public_key: str) -> HttpResponse:
         JsonResponse({"accepted": result.accepted, "duplicates": result.duplicates}, status=202),
         origin,
     )
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")

@@ -450,7 +450,10 @@ def lead_detail(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
     before_param = request.GET.get("before")
     if before_param is not None:
         # "Show older" on the timeline.
-        before = parse_datetime(before_param)
+        try:
+            before = parse_datetime(before_param)
+        except ValueError:  # well-formed but impossible, e.g. 30 February
+            before = None
         if before is None or timezone.is_naive(before):
             return HttpResponseBadRequest(_("Not a date and time with an offset."))
         context = {"lead": lead, **_timeline_context(lead, before=before)}

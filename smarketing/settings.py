@@ -240,6 +240,8 @@ if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- REST API ---------------------------------------------------------------------------
+# A full event batch (1,000 events, properties up to 16 KB each) must fit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "smarketing.tenancy.authentication.ApiKeyAuthentication",
@@ -247,7 +249,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["smarketing.tenancy.api.OrganizationScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["smarketing.tenancy.api.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "smarketing.tenancy.api.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "smarketing.tenancy.api_errors.exception_handler",

@@ -197,3 +197,54 @@ def test_a_batch_of_1000_costs_a_bounded_number_of_queries(api, django_assert_ma
     }
     with django_assert_max_num_queries(30):
         assert post(api, batch).json()["accepted"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (ev(1, email="a@b.fr", url="https://x.fr/\x00"), "url"),
+        (ev(1, email="a@b.fr", url="https://x.fr/\ud800"), "url"),
+        (ev("nul\x00", email="a@b.fr"), "id"),
+        (ev(1, email="a@b.fr", properties={"t": "a\x00b"}), "properties"),
+        (ev(1, email="a@b.fr", properties={"n": float("nan")}), "properties"),
+    ],
+)
+def test_text_postgres_cannot_store_is_a_field_error(api, event, field):
+    from leads.ingest import clean_batch
+
+    with pytest.raises(Exception) as error:
+        clean_batch([event])
+    assert field in error.value.fields["0"]
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(api):
+    body = '{"events": ' + "[" * 20000 + "]" * 20000 + "}"
+    response = api.post("/api/v1/events", body, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_replay_with_other_details_changes_nothing(api, trio, as_org):
+    post(api, ev(1, email="first@b.fr", visitor_id="visitor-abcdef"))
+    assert post(api, ev(1, email="other@b.fr", visitor_id="visitor-abcdef")).json() == {
+        "accepted": 0,
+        "duplicates": 1,
+    }
+    with as_org(trio.alpha):
+        assert list(Lead.objects.for_org(trio.alpha).values_list("email", flat=True)) == [
+            "first@b.fr"
+        ]
+
+
+def test_a_company_name_without_a_domain_fills_the_lead(api, trio, as_org):
+    post(
+        api,
+        {
+            "events": [
+                ev(1, email="a@b.fr", company="Exemple SA"),
+                ev(2, email="c@d.fr", company="exemple sa"),
+            ]
+        },
+    )
+    with as_org(trio.alpha):
+        companies = {lead.company.name for lead in Lead.objects.for_org(trio.alpha)}
+    assert companies == {"Exemple SA"}
