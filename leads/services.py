@@ -428,6 +428,7 @@ def lead_upsert(
             by=_user(actor),
             reason="created",
         )
+    request_rescore(lead)
     return lead, created
 
 
@@ -461,7 +462,15 @@ def lead_update(*, actor, lead: Lead, data: dict[str, Any]) -> Lead:
     if changed:
         # Only what was edited: scoring and ingestion write other columns concurrently.
         lead.save(update_fields=[*changed, "updated_at"])
+        request_rescore(lead)
     return lead
+
+
+def request_rescore(lead: Lead) -> None:
+    """Fit attributes changed: the scoring sweeper re-scores the lead (≤ 30 s)."""
+    Lead.objects.for_org(lead.organization_id).filter(pk=lead.pk, rescore_requested_at=None).update(
+        rescore_requested_at=timezone.now()
+    )
 
 
 # --- Deals --------------------------------------------------------------------------

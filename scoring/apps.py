@@ -41,11 +41,6 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from leads import signals as leads_signals
-        from smarketing.tenancy import permissions
-
-        # Editing and activating the shared MQL definition: both heads of team (and the
-        # admins). To be moved into the PERMISSIONS table by the lead.
-        permissions.PERMISSIONS.setdefault("scoring.manage", permissions.MANAGERS)
 
         leads_signals.events_ingested.connect(
             on_events_ingested, dispatch_uid="scoring.on_events_ingested"

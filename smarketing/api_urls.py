@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from leads import api as leads_api
+from scoring import api as scoring_api
 from smarketing.tenancy import api_views as tenancy_api
 
 urlpatterns = [
@@ -41,6 +42,13 @@ urlpatterns = [
     path("leads/<int:lead_id>/reject", leads_api.LeadRejectView.as_view(), name="api-lead-reject"),
     path(
         "leads/<int:lead_id>/qualify", leads_api.LeadQualifyView.as_view(), name="api-lead-qualify"
+    ),
+    path("leads/<int:lead_id>/score", scoring_api.LeadScoreView.as_view(), name="api-lead-score"),
+    path("scoring/models", scoring_api.ScoringModelListView.as_view(), name="api-scoring-models"),
+    path(
+        "scoring/models/<int:model_id>",
+        scoring_api.ScoringModelDetailView.as_view(),
+        name="api-scoring-model",
     ),
     path("deals", leads_api.DealListView.as_view(), name="api-deals"),
     path("deals/<int:deal_id>", leads_api.DealDetailView.as_view(), name="api-deal"),

@@ -65,6 +65,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # tracker snippet settings and inbound webhook endpoints
     "tracking.manage": frozenset({OWNER, ADMIN, MKT_MGR}),
     "events.ingest": CONTRIBUTORS,
+    # --- scoring: edit, simulate and activate scoring models ---
+    "scoring.manage": MANAGERS,
 }
 
 # What an API key may do, by scope. Keys never manage members, keys or settings.

@@ -12,7 +12,7 @@ from smarketing.tenancy.db import tenant_context
 
 from .conftest import NOW, event, ingest, lead_of, pricing
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.scoring.urls")]
+pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)
 
