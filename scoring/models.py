@@ -305,3 +305,49 @@ class RescoreRun(TenantModel):
         if self.status == self.Status.DONE:
             return 100
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class PredictiveModel(TenantModel):
+    """A predictive score trained on the organization's decided leads (SPEC.md §2):
+    the probability that a lead reaches SQL, beside the rule score, never instead of
+    it. Parameters are plain JSON (``scoring.predictive``), never a pickle. Every
+    training adds a row; the newest active one is used, older ones are archived."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
+
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE
+    )
+    algorithm = models.CharField(_("algorithm"), max_length=40, default="logistic_regression")
+    trained_at = models.DateTimeField(_("trained at"), default=timezone.now)
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    # Decided leads used (training + held-out), how many reached SQL, the held-out size.
+    n_samples = models.PositiveIntegerField(_("decided leads"))
+    n_positive = models.PositiveIntegerField(_("reached SQL"))
+    n_test = models.PositiveIntegerField(_("held-out leads"))
+    auc = models.FloatField(_("held-out AUC"))
+    params = models.JSONField(_("parameters"))
+    feature_names = models.JSONField(_("features"), default=list)
+
+    class Meta:
+        verbose_name = _("predictive model")
+        verbose_name_plural = _("predictive models")
+        ordering = ["-trained_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(status="active"),
+                name="predictive_model_one_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "trained_at"], name="predictive_model_history")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.trained_at:%Y-%m-%d} AUC {self.auc:.2f}"

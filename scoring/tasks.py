@@ -26,7 +26,7 @@ from smarketing.tenancy.db import system_context, tenant_context
 from smarketing.tenancy.models import Organization
 from smarketing.tenancy.tasking import tenant_task
 
-from . import pipeline
+from . import pipeline, predictive_tasks  # noqa: F401 (predictive_tasks registers its tasks)
 from .models import RescoreRun, ScoreContribution
 
 log = logging.getLogger(__name__)
