@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scoring.views import lead_score_context
 from smarketing.tenancy import permissions
 from smarketing.tenancy.models import Membership
 from smarketing.tenancy.permissions import Role, has_perm
@@ -420,6 +421,7 @@ def _lead_context(
     return {
         "lead": lead,
         **timeline,
+        **lead_score_context(lead),  # the score's explanation (and the predictive score)
         "track": talk_track.talk_track(
             talk_track.consumed_from_timeline(timeline["timeline_items"])
         ),

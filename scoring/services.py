@@ -137,6 +137,18 @@ def model_create_draft(
 
 
 @transaction.atomic
+def model_create_from_template(*, actor, organization: Organization) -> ScoringModel:
+    """A draft holding the starting template (the editor's first step for an
+    organization that has no model to copy)."""
+    require_perm(actor, MANAGE)
+    if organization.pk != actor.organization_id:
+        raise ScoringError(_("Not found."), status=404, code="not_found")
+    return create_starting_template(
+        organization=organization, created_by=_user(actor), activate=False
+    )
+
+
+@transaction.atomic
 def draft_for_edit(*, actor, model: ScoringModel) -> ScoringModel:
     """The model itself if it is a draft; else a new draft copied from it (the active
     or archived model stays as it was)."""
