@@ -5,17 +5,23 @@ the organization's tenant; idempotent).
 Leads that meet the MQL definition become MQLs routed to the demo's reps, without a
 notification each: this is history being loaded, not news. From then on the live
 traffic simulator's events go through the real pipeline (task, MQL, notification).
+Then the predictive score is trained on the demo's decided leads (once).
 """
 
 from __future__ import annotations
 
 from leads.models import Lead
 
-from . import pipeline
+from . import pipeline, predictive
 from .services import ensure_active_model
 
 
 def load(demo) -> None:
+    _rule_scores(demo)
+    _predictive_score(demo)
+
+
+def _rule_scores(demo) -> None:
     org = demo.organization
     model = ensure_active_model(org)
     if model is None:
@@ -33,4 +39,19 @@ def load(demo) -> None:
     demo.stdout.write(
         f"  scoring: model v{model.version} active, {outcome.scored} leads scored, "
         f"{hot} hot, {len(outcome.mqls)} new MQLs"
+    )
+
+
+def _predictive_score(demo) -> None:
+    org = demo.organization
+    model = predictive.active_predictive_model(org)
+    if model is None:
+        result = predictive.train_model(organization=org, now=demo.now)
+        model = result.model
+        if model is None:
+            demo.stdout.write(f"  scoring: predictive score not trained ({result.message})")
+            return
+    demo.stdout.write(
+        f"  scoring: predictive score trained on {model.n_samples} decided leads, "
+        f"held-out AUC {model.auc:.2f}"
     )

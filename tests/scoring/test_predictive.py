@@ -6,10 +6,12 @@ leads; the weekly task visits every organization; only managers train on demand.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from leads.models import Company, Content, Decision, Event, Lead, LifecycleTransition, Stage
-from scoring import predictive
+from scoring import demo, predictive
 from scoring.models import PredictiveModel
 from scoring.predictive_tasks import train_predictive_weekly
 from scoring.rules import ScoringError
@@ -121,12 +123,17 @@ def make_decided(org, n: int, *, seed: int = 7, prefix: str = "d", noise: float 
 
 
 def live_lead(org, email: str, *, pricing: int):
+    """A lead of today: a blog visit yesterday and ``pricing`` visits of the pricing
+    page in the last days."""
     with tenant_context(org.pk):
         lead = Lead.objects.create(organization=org, email=email, country="FR")
         Event.objects.bulk_create(
             [
-                _event(org, lead, "page_view", NOW - timedelta(hours=10 + 20 * i), PRICING_URL)
-                for i in range(pricing)
+                _event(org, lead, "page_view", NOW - timedelta(days=1), "https://x.fr/blog"),
+                *(
+                    _event(org, lead, "page_view", NOW - timedelta(hours=10 + 20 * i), PRICING_URL)
+                    for i in range(pricing)
+                ),
             ]
         )
     return lead
@@ -236,7 +243,7 @@ def test_a_feature_that_drives_the_outcome_is_learnt(trio, trained):
     assert any(f["feature"].startswith("pricing:") for f in hot_p["up"]), hot_p["up"]
     assert any(f["feature"].startswith("pricing:") for f in cold_p["down"]), cold_p["down"]
     label = next(f["label"] for f in hot_p["up"] if f["feature"].startswith("pricing:"))
-    assert label.startswith("Pricing page views, last") and label.endswith(": 4")
+    assert label.startswith("Pricing page views: 4 in the last")
     assert all(f["impact"] > 0 for f in hot_p["up"]) and all(f["impact"] < 0 for f in hot_p["down"])
     assert hot_p["model"]["auc"] == model.auc and hot_p["model"]["n_samples"] == 320
     probabilities = [predictive.predict_proba(model.params, f.values) for f in data.features]
@@ -253,7 +260,7 @@ def test_a_feature_that_drives_the_outcome_is_learnt(trio, trained):
             },
         )
     assert f"{hot_p['percent']} % chance to reach SQL" in html
-    assert "Pricing page views, last" in html and f"held-out AUC {model.auc:.2f}" in html
+    assert "Pricing page views: 4 in the last" in html and f"held-out AUC {model.auc:.2f}" in html
     assert "Learnt from 320 decided leads" in html
     assert "Retrain now" not in html  # only for scoring.manage
 
@@ -326,6 +333,7 @@ def test_features_are_aggregated_by_window_as_of_the_instant(trio):
     assert raw["days_since_last"] == pytest.approx(2)
     values = features.values
     assert values["pricing:30d"] == pytest.approx(np.log1p(2))
+    assert values["days_since_last"] == pytest.approx(np.log1p(2))
     assert values["free_mail"] == 1 and values["title:vp"] == 1 and values["title:sales"] == 1
     assert values["company"] == "none" and values["seniority"] == "unknown"
     assert "no_activity" not in values and "webinar_attended" not in values
@@ -420,3 +428,15 @@ def test_training_on_demand_needs_scoring_manage(trio):
     with tenant_context(trio.charlie_org.pk), pytest.raises(ScoringError) as err:
         predictive.predictive_train(actor=trio.charlie_membership, organization=trio.alpha)
     assert err.value.status == 404
+
+
+def test_the_demo_step_trains_the_predictive_score_once(trio):
+    make_decided(trio.alpha, 205)
+    out = io.StringIO()
+    step = SimpleNamespace(organization=trio.alpha, stdout=out, now=NOW)
+    with tenant_context(trio.alpha.pk):
+        demo.load(step)
+        demo.load(step)
+        [model] = PredictiveModel.objects.for_org(trio.alpha)
+    assert model.trained_at == NOW and model.n_samples == 205
+    assert out.getvalue().count("predictive score trained on 205 decided leads") == 2
