@@ -113,11 +113,9 @@ def _first_at(rows: Iterable[tuple[int, datetime]], into: dict[int, datetime]) -
             into[lead_id] = at
 
 
-def decided_outcomes(
-    organization: Organization | int, *, with_decisions: bool = True
-) -> dict[int, Outcome]:
-    """Every decided lead of the organization, with its outcome and when (4 queries,
-    and one for the decisions' times unless ``with_decisions`` is false)."""
+def decided_outcomes(organization: Organization | int) -> dict[int, Outcome]:
+    """Every decided lead of the organization, with its outcome, when, and as of when
+    it is seen (five queries)."""
     transitions = LifecycleTransition.objects.for_org(organization).order_by()
     positive: dict[int, datetime] = {}
     _first_at(
@@ -158,17 +156,39 @@ def decided_outcomes(
     for lead_id, at in negative.items():
         first.setdefault(lead_id, (False, at))
     decided_at: dict[int, datetime] = {}
-    if with_decisions:
-        for lead_id, at in (
-            Decision.objects.for_org(organization).order_by().values_list("lead_id", "at")
-        ):
-            outcome = first.get(lead_id)
-            if outcome and at <= outcome[1] and at > decided_at.get(lead_id, _NEVER):
-                decided_at[lead_id] = at
+    for lead_id, at in (
+        Decision.objects.for_org(organization).order_by().values_list("lead_id", "at")
+    ):
+        outcome = first.get(lead_id)
+        if outcome and at <= outcome[1] and at > decided_at.get(lead_id, _NEVER):
+            decided_at[lead_id] = at
     return {
         lead_id: Outcome(is_positive, at, decided_at.get(lead_id, at))
         for lead_id, (is_positive, at) in first.items()
     }
+
+
+def decided_counts(organization: Organization | int) -> tuple[int, int]:
+    """(decided leads, of which reached SQL) counted in the database, two queries:
+    the same definition as ``decided_outcomes``, for pages that only need the count."""
+    transitions = LifecycleTransition.objects.for_org(organization).order_by()
+    leads = Lead.objects.for_org(organization).order_by()
+    positive = (
+        transitions.filter(to_stage__in=POSITIVE_STAGES)
+        .values("lead_id")
+        .union(leads.filter(stage__in=POSITIVE_STAGES).values("pk"))
+    )
+    negative = (
+        Decision.objects.for_org(organization)
+        .order_by()
+        .filter(kind=Decision.Kind.REJECT)
+        .values("lead_id")
+        .union(
+            transitions.filter(to_stage=Stage.DISQUALIFIED).values("lead_id"),
+            leads.filter(stage=Stage.DISQUALIFIED).values("pk"),
+        )
+    )
+    return positive.union(negative).count(), positive.count()
 
 
 # --- Features -------------------------------------------------------------------------
@@ -452,6 +472,7 @@ def _supported(rows: list[dict[str, Any]]) -> set[str]:
 def fit(rows: list[dict[str, Any]], labels: list[int]) -> Fitted:
     """Split (stratified, fixed seed), fit on three quarters, measure the AUC on the
     held-out quarter. scikit-learn is imported here only: predictions need numpy."""
+    import sklearn
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -497,8 +518,6 @@ def fit(rows: list[dict[str, Any]], labels: list[int]) -> Fitted:
     if numeric_index:
         means[numeric_index] = scaler.mean_
         scales[numeric_index] = scaler.scale_
-    import sklearn
-
     fitted.params = {
         "format": PARAMS_FORMAT,
         "algorithm": "logistic_regression",
@@ -720,9 +739,7 @@ def lead_prediction(lead: Lead, *, now: datetime | None = None) -> dict[str, Any
 
 def predictive_status(organization: Organization | int) -> dict[str, Any]:
     """Trained or not, and how far from trainable: decided leads counted now."""
-    outcomes = decided_outcomes(organization, with_decisions=False)
-    decided = len(outcomes)
-    positive = sum(1 for o in outcomes.values() if o.positive)
+    decided, positive = decided_counts(organization)
     model = active_predictive_model(organization)
     return {
         "trained": model is not None,

@@ -212,7 +212,9 @@ def test_outcomes_reached_sql_wins_and_disqualified_counts(trio):
         imported = make("imported@x.fr", stage=Stage.CUSTOMER, stage_changed_at=NOW)
         make("open@x.fr", stage=Stage.MQL)
         outcomes = predictive.decided_outcomes(org)
+        counts = predictive.decided_counts(org)
     assert set(outcomes) == {back.pk, gone.pk, imported.pk}
+    assert counts == (3, 2)  # the same definition, counted in the database
     assert outcomes[back.pk].positive and outcomes[back.pk].at == NOW - timedelta(days=2)
     # Seen as of the accept before the SQL, not the old rejection nor the SQL itself.
     assert outcomes[back.pk].as_of == NOW - timedelta(days=5)
