@@ -265,6 +265,10 @@ def test_a_feature_that_drives_the_outcome_is_learnt(trio, trained):
     assert "Pricing page views: 4 in the last" in html and f"held-out AUC {model.auc:.2f}" in html
     assert "Learnt from 320 decided leads" in html
     assert "Retrain now" not in html  # only for scoring.manage
+    # The lead page passes it as ``predictive`` (scoring.views.lead_score_context).
+    with translation.override("en"):
+        html = render_to_string("scoring/partials/predictive.html", {"predictive": hot_p})
+    assert f"{hot_p['percent']} % chance to reach SQL" in html
 
 
 def test_retraining_keeps_the_history_and_uses_the_latest(trio, trained):
