@@ -176,10 +176,17 @@ def _history(org, rng, reps, now) -> int:
         .order_by("occurred_at")
     ):
         engaged.setdefault(lead_id, []).append(at)
+    demo_requests = set()
     for lead_id, at in (
         Event.objects.for_org(org).filter(type="demo_request").values_list("lead_id", "occurred_at")
     ):
         engaged.setdefault(lead_id, []).append(at)
+        demo_requests.add(lead_id)
+    expert = set(
+        Event.objects.for_org(org)
+        .filter(content__level="expert", lead__isnull=False)
+        .values_list("lead_id", flat=True)
+    )
     leads = {
         lead.pk: lead
         for lead in Lead.objects.for_org(org).filter(pk__in=engaged).select_related("company")
@@ -192,6 +199,15 @@ def _history(org, rng, reps, now) -> int:
             continue
         mqls += 1
         mql_at = sorted(moments)[1]
+        # What sales does follows what the lead did and who they are, as in real life,
+        # so that the predictive score has something true to learn.
+        fit = SENIORITY.get(lead.title, "") in ("c_level", "vp", "director")
+        free_mail = lead.email.rsplit("@", 1)[-1] in simulator.FREE_MAIL
+        student = SENIORITY.get(lead.title, "") == "student"
+        p_accept = 0.3 + 0.1 * min(len(moments), 5) + 0.15 * (lead_id in demo_requests)
+        p_accept = min(0.95, max(0.05, p_accept + 0.1 * fit - 0.3 * free_mail - 0.5 * student))
+        p_qualify = 0.05 + 0.45 * (lead_id in demo_requests) + 0.3 * (lead_id in expert)
+        p_qualify = min(0.95, max(0.03, p_qualify + 0.25 * fit))
         rep = reps[n % len(reps)]
         lead.owner = rep
         stage, at = Stage.MQL, mql_at
@@ -219,7 +235,7 @@ def _history(org, rng, reps, now) -> int:
                         subject="Appel de qualification",
                     )
                 )
-                if rng.random() < 0.68:
+                if rng.random() < p_accept:
                     decisions.append(
                         Decision(organization=org, lead=lead, kind="accept", by=rep, at=decided)
                     )
@@ -237,7 +253,7 @@ def _history(org, rng, reps, now) -> int:
                     stage, at = Stage.SAL, decided
                     lead.first_touch_at = decided - timedelta(minutes=5)
                     qualify_at = decided + timedelta(days=rng.uniform(1, 10))
-                    if qualify_at < now and rng.random() < 0.55:
+                    if qualify_at < now and rng.random() < p_qualify:
                         qualifications.append(
                             Qualification(
                                 organization=org,
