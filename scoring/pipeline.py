@@ -597,13 +597,19 @@ def requeue_stale_runs(*, organization: Organization, now: datetime) -> list[int
     )
 
 
-def preview(model: ScoringModel, leads: Sequence[Lead], now: datetime | None = None) -> dict:
+def preview(
+    model: ScoringModel,
+    leads: Sequence[Lead],
+    now: datetime | None = None,
+    rules: ModelRules | None = None,
+) -> dict:
     """Score leads with any model (a draft too) without writing: the editor's live
-    preview. ``{lead.pk: Result}``."""
+    preview. ``{lead.pk: Result}``. ``rules``: the model already compiled (its rules
+    prefetched), else read here."""
     from .inputs import instance_attrs
 
     now = now or timezone.now()
-    rules = compile_model(model)
+    rules = rules or compile_model(model)
     events = load_events(model.organization_id, rules, [lead.pk for lead in leads])
     out: dict[int, Any] = {}
     for lead in leads:

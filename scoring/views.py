@@ -35,7 +35,7 @@ from smarketing.tenancy.models import Membership
 from smarketing.tenancy.permissions import has_perm
 
 from . import selectors, services, whatif
-from .engine import UNITS, Result
+from .engine import UNITS, ModelRules, Result
 from .forms import (
     BehaviourRuleForm,
     FitRuleForm,
@@ -46,7 +46,7 @@ from .forms import (
 )
 from .models import BehaviourRule, FitRule, RescoreRun, ScoringModel
 from .pipeline import preview as engine_preview
-from .rules import PROPERTY_PREFIX, ScoringError
+from .rules import PROPERTY_PREFIX, ScoringError, compile_model
 
 MANAGE = "scoring.manage"
 HTMX_INVALID = 422
@@ -355,13 +355,18 @@ def _explanation_deltas(draft: Result, active: Result) -> list[str]:
     return lines
 
 
+def _compiled(model: ScoringModel) -> ModelRules:
+    """The engine's view of a model whose rules are prefetched (no more queries)."""
+    return compile_model(model, model.fit_rules.all(), model.behaviour_rules.all())
+
+
 def _preview(org, model: ScoringModel, base: ScoringModel | None, q: str) -> list[PreviewRow]:
     leads = list(lead_list(org, q=q, ordering="-last_activity")[:PREVIEW_SIZE])
     if not leads:
         return []
     now = timezone.now()
-    drafts = engine_preview(model, leads, now)
-    actives = engine_preview(base, leads, now) if base is not None else {}
+    drafts = engine_preview(model, leads, now, rules=_compiled(model))
+    actives = engine_preview(base, leads, now, rules=_compiled(base)) if base is not None else {}
     rows = []
     for lead in leads:
         draft, active = drafts[lead.pk], actives.get(lead.pk)
