@@ -544,7 +544,7 @@ def _page_context(
         "can_simulate": manage and model.status != ScoringModel.Status.ACTIVE,
         "whatif_form": whatif_form or WhatIfForm(),
         "whatif": whatif_result,
-        "chart": _chart(whatif_result) if whatif_result else None,
+        "chart": _chart(whatif_result) if whatif_result and whatif_result.active.model else None,
         "periods": whatif.PERIODS,
     }
 
@@ -771,6 +771,9 @@ def model_activate(request: HttpRequest, org_slug: str, model_id: int) -> HttpRe
     model = selectors.model_with_rules(org, model_id)
     error = ""
     status = 200
+    if request.method == "GET" and model.status == ScoringModel.Status.ACTIVE:
+        messages.info(request, _("This version is already active."))
+        return redirect(_model_url(request, model))
     if request.method == "POST":
         try:
             with _refusals_as_http():
