@@ -53,7 +53,7 @@ from .sql import Change, rescore_range
 log = logging.getLogger(__name__)
 
 BATCH = 500  # leads per Python-path batch: one events query each
-SQL_CHUNK = 5000  # leads per set-based statement (and per progress step)
+SQL_CHUNK = 25000  # leads per set-based statement (and per progress step): 4 passes for 100k
 SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_LIMIT = 5000
 # Hot notifications are for leads sales can still work.

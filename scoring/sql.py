@@ -213,66 +213,111 @@ def rescore_statement(
             f", e.properties ->> {p.add(name, 'text')} AS p_{i}"
             for i, name in enumerate(rules.property_names)
         )
+        uses_content = any(
+            rule.match_field.startswith("content.") for rule in rules.behaviour_rules
+        )
+        content_select = (
+            ", ct.level AS c_level, ct.type AS c_type, ct.key AS c_key" if uses_content else ""
+        )
+        content_join = (
+            f"LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id" if uses_content else ""
+        )
+        decays = any(rule.decays(half_life) for rule in rules.behaviour_rules)
+        # The decay factor of each event, once: 0.5 ^ (age_µs / half-life_µs), exactly as
+        # engine.event_units computes it (the per-rule multiplication comes after).
+        factor_select = (
+            f", power(0.5::float8, GREATEST(0, (EXTRACT(EPOCH FROM ({now_sql} - e.occurred_at))"
+            f" * 1000000)::bigint)::float8 / {p.add(half_life * DAY_US, 'float8')}) AS factor"
+            if decays
+            else ""
+        )
+        # ONE pass over the range's events: a range scan of the (organization, lead,
+        # occurred_at) index, not one look-up per lead; leads that could not be locked are
+        # dropped by the join with ``locked`` after the aggregation.
         ctes.append(
-            f"""ev AS MATERIALIZED (
-                SELECT e.lead_id, e.type, e.occurred_at, e.url,
-                       ct.level AS c_level, ct.type AS c_type, ct.key AS c_key,
-                       GREATEST(0, (EXTRACT(EPOCH FROM ({now_sql} - e.occurred_at))
-                                    * 1000000)::bigint) AS age_us
-                       {property_select}
+            f"""ev AS (
+                SELECT e.lead_id, e.type, e.occurred_at, e.url
+                       {content_select}{factor_select}{property_select}
                 FROM {Event._meta.db_table} e
-                LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id
+                {content_join}
                 WHERE e.organization_id = {org}
-                  -- the range lets the planner read the (organization, lead) index once
                   AND e.lead_id >= {lo_sql} AND e.lead_id < {hi_sql}
-                  AND e.lead_id IN (SELECT id FROM locked)
                   AND e.type = ANY({p.add(rules.event_types, "text[]")})
             )"""
         )
-        hit_selects = []
-        rule_rows = []
-        for rule in rules.behaviour_rules:
+        # One row per (lead, event): each rule's match as a boolean column, then one
+        # GROUP BY lead with conditional aggregates (FILTER) for every rule at once.
+        match_columns = []
+        aggregates = []
+        unpivot = []
+        for i, rule in enumerate(rules.behaviour_rules):
+            match_columns.append(
+                f"(ev.type = {p.add(rule.event_type, 'text')} AND "
+                f"coalesce({_match_condition(rule, p, property_columns)}, false)) AS m{i}"
+            )
             start = rule.window_start(now)
-            in_window = f"ev.occurred_at > {p.add(start, 'timestamptz')}" if start else "false"
-            hit_selects.append(
-                f"SELECT ev.lead_id, {p.add(rule.id, 'bigint')} AS rule_id, ev.occurred_at, "
-                f"{_units(rule, p, half_life)} AS units, {in_window} AS in_window "
-                # CASE: the (costlier) match runs only on events of the rule's type.
-                f"FROM ev WHERE CASE WHEN ev.type = {p.add(rule.event_type, 'text')} "
-                f"THEN {_match_condition(rule, p, property_columns)} ELSE false END"
+            in_window = (
+                f"count(*) FILTER (WHERE m{i} AND occurred_at > {p.add(start, 'timestamptz')})"
+                if start
+                else f"count(*) FILTER (WHERE m{i})"  # no window: every event is in it
             )
-            cap = rule.cap * UNITS if rule.cap is not None else None
-            rule_rows.append(
-                f"({p.add(rule.id, 'bigint')}, {p.add(rule.is_frequency, 'boolean')}, "
-                f"{p.add(rule.points, 'int')}, {p.add(cap, 'bigint')}, "
-                f"{p.add(rule.min_count or 1, 'int')}, {p.add(rule.marks_hot, 'boolean')}, "
-                f"{p.add(rule.label, 'text')})"
+            if rule.decays(half_life):
+                # Each event rounded on its own (an integral float8); their float8 sum is
+                # exact below 2^53 and avoids numeric arithmetic.
+                units = (
+                    f"sum(floor({p.add(rule.points, 'float8')} * 1000.0::float8 * factor "
+                    f"+ 0.5::float8)) FILTER (WHERE m{i})"
+                )
+            else:
+                units = f"{p.add(rule.points * UNITS, 'bigint')} * count(*) FILTER (WHERE m{i})"
+            aggregates.append(
+                f"count(*) FILTER (WHERE m{i}) AS n{i}, {in_window} AS w{i}, "
+                f"max(occurred_at) FILTER (WHERE m{i}) AS l{i}, ({units})::bigint AS u{i}"
             )
-        ctes.append("hits AS (" + " UNION ALL ".join(hit_selects) + ")")
+            # The rule's points, events and hot flag from its aggregates, the rule's
+            # settings written into the expression (no join with a rules table).
+            if rule.is_frequency:
+                holds = f"a.w{i} >= {p.add(rule.min_count or 1, 'int')}"
+                points = f"CASE WHEN {holds} THEN {p.add(rule.points * UNITS, 'bigint')} ELSE 0 END"
+                events = f"a.w{i}"
+                hot = holds if rule.marks_hot else "false"
+            else:
+                points = f"a.u{i}"
+                if rule.cap is not None:
+                    cap = p.add(rule.cap * UNITS, "bigint")
+                    points = (
+                        f"LEAST({points}, {cap})"
+                        if rule.points >= 0
+                        else f"GREATEST({points}, -{cap})"
+                    )
+                events = f"a.n{i}"
+                hot = f"a.w{i} > 0" if rule.marks_hot else "false"
+            unpivot.append(
+                f"({p.add(rule.id, 'bigint')}, {p.add(rule.label, 'text')}, a.n{i}, a.l{i}, "
+                f"({points})::bigint, ({events})::bigint, ({hot}))"
+            )
+        factor_column = ", factor" if decays else ""
+        # Only the events some rule matches reach the aggregation (most page views do not).
         ctes.append(
-            "rules (rule_id, frequency, points, cap_units, min_count, marks_hot, label) AS "
-            "(VALUES " + ", ".join(rule_rows) + ")"
+            f"""hits AS (
+                SELECT ev.lead_id, ev.occurred_at{factor_column}, {", ".join(match_columns)}
+                FROM ev
+            )"""
         )
+        any_match = " OR ".join(f"m{i}" for i in range(len(rules.behaviour_rules)))
         ctes.append(
-            """agg AS (
-                SELECT lead_id, rule_id, count(*) AS n_all,
-                       count(*) FILTER (WHERE in_window) AS n_win,
-                       max(occurred_at) AS last_at, sum(units) AS units_sum
-                FROM hits GROUP BY lead_id, rule_id
+            f"""agg AS MATERIALIZED (
+                SELECT lead_id, {", ".join(aggregates)}
+                FROM hits WHERE {any_match} GROUP BY lead_id
             )"""
         )
         ctes.append(
-            """brows AS (
-                SELECT a.lead_id, a.rule_id, r.label, a.last_at,
-                  (CASE WHEN r.frequency THEN
-                          CASE WHEN a.n_win >= r.min_count THEN r.points::bigint * 1000 ELSE 0 END
-                        WHEN r.cap_units IS NULL THEN a.units_sum
-                        WHEN r.points >= 0 THEN LEAST(a.units_sum, r.cap_units)
-                        ELSE GREATEST(a.units_sum, -r.cap_units) END)::bigint AS units,
-                  CASE WHEN r.frequency THEN a.n_win ELSE a.n_all END AS events,
-                  (r.marks_hot AND CASE WHEN r.frequency THEN a.n_win >= r.min_count
-                                        ELSE a.n_win > 0 END) AS hot
-                FROM agg a JOIN rules r USING (rule_id)
+            f"""brows AS MATERIALIZED (
+                SELECT a.lead_id, x.rule_id, x.label, x.last_at, x.units, x.events, x.hot
+                FROM agg a JOIN locked k ON k.id = a.lead_id
+                CROSS JOIN LATERAL (VALUES {", ".join(unpivot)})
+                     AS x(rule_id, label, n_all, last_at, units, events, hot)
+                WHERE x.n_all > 0
             )"""
         )
     else:
@@ -371,8 +416,11 @@ def rescore_range(
         lead_filter=lead_filter,
     )
     with connection.cursor() as cursor:
-        # Sorting and hashing a chunk's events in memory, not on disk (this transaction only).
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        # This transaction only: hash a chunk's events in memory, not on disk; and no JIT —
+        # the statement is big and its row estimates poor, so the planner would spend
+        # seconds compiling it (more than the whole chunk takes to run).
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return [Change(*row) for row in cursor.fetchall()]
 
