@@ -181,7 +181,7 @@ class BehaviourRuleForm(forms.Form):
         ("content.level", _("Content level")),
         ("content.type", _("Content type")),
         ("content.key", _("Content key")),
-        (PROPERTY, _("A property of the event…")),
+        (PROPERTY, _("A property…")),
     ]
 
     label = forms.CharField(label=_("Label"), required=False, max_length=120)
@@ -223,7 +223,7 @@ class BehaviourRuleForm(forms.Form):
         ],
     )
     points = _number(_("Points"), min=-100, max=100)
-    cap = _number(_("At most (points)"), min=1)
+    cap = _number(_("At most (points)"), min=1, placeholder=_("no cap"))
     min_count = _number(_("At least (events)"), min=1)
     window_days = _number(_("Within (days)"), min=1)
     marks_hot = forms.BooleanField(label=_("Marks the lead hot"), required=False)
