@@ -31,4 +31,5 @@ urlpatterns = [
         name="scoring-behaviour-delete",
     ),
     path("runs/<int:run_id>/", views.run_page, name="scoring-run"),
+    path("predictive/train/", views.predictive_train_view, name="scoring-predictive-train"),
 ]

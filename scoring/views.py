@@ -34,7 +34,7 @@ from smarketing.tenancy import permissions
 from smarketing.tenancy.models import Membership
 from smarketing.tenancy.permissions import has_perm
 
-from . import selectors, services, whatif
+from . import predictive, selectors, services, whatif
 from .engine import UNITS, ModelRules, Result
 from .forms import (
     BehaviourRuleForm,
@@ -444,8 +444,18 @@ def scoring_home(request: HttpRequest, org_slug: str) -> HttpResponse:
         "has_models": bool(versions),
         "run": run if run and run.status in (RescoreRun.Status.QUEUED, "running") else None,
         "can_manage": has_perm(membership, MANAGE),
+        "predictive_status": predictive.predictive_status(org),
     }
     return render(request, "scoring/home.html", context)
+
+
+@require_POST
+def predictive_train_view(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Train the predictive score now (it is also retrained every Monday by beat)."""
+    membership = _require(request, MANAGE)
+    result = predictive.predictive_train(actor=membership, organization=request.organization)
+    (messages.success if result.trained else messages.warning)(request, result.message)
+    return redirect("scoring-home", org_slug=org_slug)
 
 
 @require_POST

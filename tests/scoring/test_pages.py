@@ -810,11 +810,21 @@ def test_the_home_and_the_editor_run_a_bounded_number_of_queries(
         draft.refresh_from_db()
     client = client_for(trio.alice)
     # About 14 are the request's own (session, tenant, membership, bell). The home adds
-    # the versions, the active model with its rules and the latest run; the editor the
-    # draft and the active model with their rules, the sample leads and their events.
-    with django_assert_max_num_queries(23):
+    # the versions, the active model with its rules, the latest run and the predictive
+    # status (3); the editor the draft and the active model with their rules, the
+    # sample leads and their events.
+    with django_assert_max_num_queries(26):
         assert client.get(url("scoring-home")).status_code == 200
     with django_assert_max_num_queries(24):
         response = client.get(url("scoring-model", model_id=draft.pk))
     assert response.status_code == 200 and len(response.context["preview_rows"]) == 10
     assert len(response.context["fit_rows"]) == 21
+
+
+def test_the_predictive_score_can_be_trained_from_the_scoring_page(trio, client_for):
+    home = client_for(trio.alice).get("/o/alpha/scoring/")
+    assert b"predictive-status" in home.content
+    response = client_for(trio.alice).post("/o/alpha/scoring/predictive/train/", follow=True)
+    assert response.status_code == 200
+    assert client_for(trio.bob).post("/o/alpha/scoring/predictive/train/").status_code == 403
+    assert client_for(trio.charlie).post("/o/alpha/scoring/predictive/train/").status_code == 404
