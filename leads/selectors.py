@@ -20,6 +20,7 @@ from .models import (
     Deal,
     Decision,
     Event,
+    EventType,
     Lead,
     LifecycleTransition,
     Qualification,
@@ -139,7 +140,9 @@ def lead_timeline(
                 at=e.occurred_at,
                 kind="event",
                 type=e.type,
-                title=content.title if content else (e.properties.get("title") or e.url or e.type),
+                title=content.title
+                if content
+                else (e.properties.get("title") or event_label(e.type)),
                 data={
                     "id": e.pk,
                     "source": e.source,
@@ -175,7 +178,7 @@ def lead_timeline(
                 data={
                     "from": t.from_stage,
                     "to": t.to_stage,
-                    "reason": t.reason,
+                    "reason": t.reason_display,
                     "by": _person(t.by),
                 },
             )
@@ -230,6 +233,13 @@ def lead_timeline(
         )
     items.sort(key=lambda item: item.at, reverse=newest_first)
     return items[:limit]
+
+
+def event_label(event_type: str) -> str:
+    """The event type in the reader's language (custom types as their own name)."""
+    if event_type in EventType.values:
+        return str(EventType(event_type).label)
+    return event_type.removeprefix("custom:").replace("_", " ")
 
 
 def _person(user) -> dict | None:

@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from leads.models import Lead
 from smarketing.tenancy.models import Organization
@@ -352,34 +352,34 @@ def dispatch_run(run: RescoreRun) -> None:
 
 TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
     {
-        "label": _lazy("Decision maker (C-level, VP, director)"),
+        "label": gettext_lazy("Decision maker (C-level, VP, director)"),
         "attribute": "seniority",
         "operator": "in",
         "value": ["c_level", "vp", "director"],
         "points": 15,
     },
     {
-        "label": _lazy("Company of 50 to 5,000 employees"),
+        "label": gettext_lazy("Company of 50 to 5,000 employees"),
         "attribute": "company.employees",
         "operator": "between",
         "value": [50, 5000],
         "points": 15,
     },
     {
-        "label": _lazy("In our territory (France, Belgium, Switzerland, Luxembourg)"),
+        "label": gettext_lazy("In our territory (France, Belgium, Switzerland, Luxembourg)"),
         "attribute": "country",
         "operator": "in",
         "value": ["FR", "BE", "CH", "LU", "MC"],
         "points": 10,
     },
     {
-        "label": _lazy("Free-mail address"),
+        "label": gettext_lazy("Free-mail address"),
         "attribute": "email",
         "operator": "free_email",
         "points": -10,
     },
     {
-        "label": _lazy("Student"),
+        "label": gettext_lazy("Student"),
         "attribute": "title",
         "operator": "contains",
         "value": ["étudiant", "etudiant", "student", "stagiaire", "alternant"],
@@ -387,7 +387,7 @@ TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
     },
     {
         # Empty on purpose: marketing lists the competitors' domains on day one.
-        "label": _lazy("Competitor"),
+        "label": gettext_lazy("Competitor"),
         "attribute": "email",
         "operator": "email_domain_in",
         "value": [],
@@ -396,7 +396,7 @@ TEMPLATE_FIT_RULES: list[dict[str, Any]] = [
 ]
 TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
     {
-        "label": _lazy("Pricing page 3× in 7 days"),
+        "label": gettext_lazy("Pricing page 3× in 7 days"),
         "event_type": "page_view",
         "match_field": "url",
         "match_operator": "regex",
@@ -408,7 +408,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "marks_hot": True,
     },
     {
-        "label": _lazy("Demo request"),
+        "label": gettext_lazy("Demo request"),
         "event_type": "demo_request",
         "mode": "per_occurrence",
         "points": 50,
@@ -417,7 +417,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "window_days": 14,
     },
     {
-        "label": _lazy("Beginner content downloaded"),
+        "label": gettext_lazy("Beginner content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -426,7 +426,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "cap": 15,
     },
     {
-        "label": _lazy("Intermediate content downloaded"),
+        "label": gettext_lazy("Intermediate content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -435,7 +435,7 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "cap": 30,
     },
     {
-        "label": _lazy("Expert content downloaded"),
+        "label": gettext_lazy("Expert content downloaded"),
         "event_type": "content_download",
         "match_field": "content.level",
         "match_operator": "equals",
@@ -443,11 +443,16 @@ TEMPLATE_BEHAVIOUR_RULES: list[dict[str, Any]] = [
         "points": 15,
         "cap": 45,
     },
-    {"label": _lazy("Webinar attended"), "event_type": "webinar_attended", "points": 15, "cap": 30},
-    {"label": _lazy("E-mail click"), "event_type": "email_click", "points": 3, "cap": 15},
+    {
+        "label": gettext_lazy("Webinar attended"),
+        "event_type": "webinar_attended",
+        "points": 15,
+        "cap": 30,
+    },
+    {"label": gettext_lazy("E-mail click"), "event_type": "email_click", "points": 3, "cap": 15},
 ]
 TEMPLATE_SETTINGS: dict[str, Any] = {
-    "name": _lazy("Starting template"),
+    "name": gettext_lazy("Starting template"),
     "mql_threshold": 60,
     "min_fit_grade": "",
     "grade_bands": {"A": 40, "B": 25, "C": 10},

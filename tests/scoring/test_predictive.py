@@ -152,6 +152,17 @@ def trained(trio):
 # --- Not enough decided leads ----------------------------------------------------------
 
 
+@pytest.fixture
+def english():
+    """Messages built outside a request speak the default language (French): these
+    tests read the English source."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.mark.usefixtures("english")
 def test_below_200_decided_leads_nothing_is_trained(trio):
     make_decided(trio.alpha, 150)
     with tenant_context(trio.alpha.pk):
@@ -225,6 +236,7 @@ def test_outcomes_reached_sql_wins_and_disqualified_counts(trio):
 # --- Learning a feature that drives the outcome -------------------------------------
 
 
+@pytest.mark.usefixtures("english")
 def test_a_feature_that_drives_the_outcome_is_learnt(trio, trained):
     result, _leads, outcome = trained
     model = result.model
