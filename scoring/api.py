@@ -15,6 +15,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leads.api import PersonSerializer
 from leads.selectors import get_lead_for_org
 from smarketing.tenancy.api import CursorPagination
 from smarketing.tenancy.permissions import require_perm
@@ -23,12 +24,6 @@ from . import selectors
 from .models import ScoringModel
 
 # --- Serializers ------------------------------------------------------------------------
-
-
-class PersonSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField(source="get_full_name")
-    email = serializers.EmailField()
 
 
 class ModelRefSerializer(serializers.Serializer):
@@ -99,7 +94,12 @@ class ScoringModelSerializer(serializers.Serializer):
     min_fit_grade = serializers.CharField()
     grade_bands = serializers.DictField(child=serializers.IntegerField())
     decay_half_life_days = serializers.IntegerField(allow_null=True)
-    based_on = serializers.PrimaryKeyRelatedField(read_only=True)
+    based_on = serializers.IntegerField(
+        source="based_on_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The version this one was drafted from.",
+    )
     created_at = serializers.DateTimeField()
     created_by = PersonSerializer(allow_null=True)
     activated_at = serializers.DateTimeField(allow_null=True)

@@ -145,3 +145,10 @@ def test_schema_and_docs_are_served_without_a_cdn():
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar" in html
     assert "cdn" not in html.lower()
+
+
+def test_the_openapi_schema_generates_without_warnings(tmp_path):
+    """drf-spectacular's warnings are also `check --deploy` warnings: keep them at zero."""
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
