@@ -14,8 +14,6 @@ from smarketing.tenancy.selectors import get_object_for_org
 
 from .models import (
     Activity,
-    Campaign,
-    Company,
     Content,
     Deal,
     Decision,
@@ -24,7 +22,6 @@ from .models import (
     Lead,
     LifecycleTransition,
     Qualification,
-    Stage,
 )
 
 # The sales queue ("la pile", SPEC.md §2): hot first, newest hot first, then score.
@@ -49,16 +46,8 @@ def get_deal_for_org(organization: Organization, deal_id) -> Deal:
     return get_object_for_org(Deal, organization, pk=deal_id)
 
 
-def get_company_for_org(organization: Organization, company_id) -> Company:
-    return get_object_for_org(Company, organization, pk=company_id)
-
-
 def get_content_for_org(organization: Organization, content_id) -> Content:
     return get_object_for_org(Content, organization, pk=content_id)
-
-
-def get_campaign_for_org(organization: Organization, campaign_id) -> Campaign:
-    return get_object_for_org(Campaign, organization, pk=campaign_id)
 
 
 def lead_list(
@@ -100,11 +89,6 @@ def lead_list(
             | Q(company__name__icontains=q)
         )
     return leads.order_by(*ORDERINGS.get(ordering, QUEUE_ORDER))
-
-
-def sales_queue(organization: Organization, *, owner_id: int | None = None) -> QuerySet[Lead]:
-    """What sales works on: MQLs to accept or reject, and their accepted leads."""
-    return lead_list(organization, stage=[Stage.MQL, Stage.SAL], owner_id=owner_id)
 
 
 @dataclass
@@ -255,16 +239,3 @@ def deal_list(organization: Organization, *, status: str = "", lead_id=None) -> 
     if lead_id:
         deals = deals.filter(lead_id=lead_id)
     return deals.order_by("-created_at", "-pk")
-
-
-def content_level_summary(lead: Lead) -> dict[str, int]:
-    """How many pieces of each level the lead consumed (the talk-track hint)."""
-    counts: dict[str, int] = {}
-    rows = (
-        Event.objects.for_org(lead.organization_id)
-        .filter(lead=lead, content__isnull=False)
-        .values_list("content__level", flat=True)
-    )
-    for level in rows:
-        counts[level or ""] = counts.get(level or "", 0) + 1
-    return counts

@@ -7,15 +7,13 @@ and how errors look.
   security, and refuses writes to read-only keys and viewer members.
 - ``request.actor`` is what services are given as the acting party: the member, or an
   ``ApiKeyActor`` whose permissions come from the key's scope.
-- ``TenantAPIMixin`` is the base of every tenant view: ``get_queryset`` and
-  ``get_object`` start from ``model.objects.for_org(request.organization)``; the
-  organization never comes from the request body.
+- every tenant API view is scoped by that default permission (nothing to inherit, so
+  nothing to forget) and resolves ids with ``get_<model>_for_org(request.organization,
+  id)`` (404 otherwise); the organization never comes from the request body.
 - errors are rendered by ``api_errors.exception_handler``.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, parsers, permissions
@@ -75,26 +73,6 @@ class OrganizationScopePermission(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS:
             return True
         return request.api_scope == ApiKey.Scope.READ_WRITE
-
-
-class TenantAPIMixin:
-    """Base for every tenant API view. Set ``model``; querysets are scoped here."""
-
-    model: Any = None
-    lookup_field = "pk"
-
-    def get_queryset(self):
-        return self.model.objects.for_org(self.request.organization)
-
-    def get_object(self):
-        queryset = self.filter_queryset(self.get_queryset())
-        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        try:
-            obj = queryset.get(**{self.lookup_field: lookup})
-        except (self.model.DoesNotExist, ValueError, TypeError):
-            raise exceptions.NotFound() from None
-        self.check_object_permissions(self.request, obj)
-        return obj
 
 
 class CursorPagination(pagination.CursorPagination):

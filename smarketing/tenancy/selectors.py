@@ -74,12 +74,6 @@ def user_organizations(user) -> list[Membership]:
         )
 
 
-def membership_of(user, organization: Organization) -> Membership | None:
-    if not user.is_authenticated:
-        return None
-    return Membership.objects.for_org(organization).filter(user=user).first()
-
-
 def find_api_key(raw_key: str) -> ApiKey | None:
     """The active key with this secret, whatever its organization (it is not known yet)."""
     if not raw_key.startswith(ApiKey.PREFIX):
