@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -52,4 +52,10 @@ urlpatterns = [
     ),
     path("deals", leads_api.DealListView.as_view(), name="api-deals"),
     path("deals/<int:deal_id>", leads_api.DealDetailView.as_view(), name="api-deal"),
+    # Each later app declares its routes in its own api_urls module.
+    path("", include("sla.api_urls")),
+    path("", include("dashboards.api_urls")),
+    path("", include("meetings.api_urls")),
+    path("", include("incentives.api_urls")),
+    path("", include("integrations.api_urls")),
 ]

@@ -75,6 +75,11 @@ INSTALLED_APPS = [
     "smarketing.notifications",
     "leads",
     "scoring",
+    "sla",
+    "dashboards",
+    "meetings",
+    "incentives",
+    "integrations",
 ]
 
 MIDDLEWARE = [

@@ -67,11 +67,36 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "events.ingest": CONTRIBUTORS,
     # --- scoring: edit, simulate and activate scoring models ---
     "scoring.manage": MANAGERS,
+    # --- sla: the contract, its commitments, calendar and alert channel ---
+    "sla.view": EVERYONE,
+    # edit drafts (commitments, calendar, holidays), the alert webhook
+    "sla.manage": MANAGERS,
+    # the two signatures of the guide's week 3: one head of each team
+    "sla.sign_marketing": frozenset({MKT_MGR}),
+    "sla.sign_sales": frozenset({SALES_MGR}),
+    # --- dashboards: the team dashboard, funnel audit, attribution (TV: kiosk tokens) ---
+    "dashboards.view": EVERYONE,
+    # campaign spend and KPI targets
+    "dashboards.manage": MANAGERS,
+    # --- meetings: the weekly pack and the rollout plan ---
+    "meetings.view": EVERYONE,
+    # notes, decisions, action items, ticking one's items
+    "meetings.contribute": CONTRIBUTORS,
+    # generate, open, close a meeting, edit attendees
+    "meetings.manage": MANAGERS,
+    # --- incentives: plans are the managers'; a participant sees only their statements ---
+    "incentives.manage": MANAGERS,
+    "incentives.view_all": MANAGERS,
+    # --- integrations: connected tools and outbound webhooks ---
+    "integrations.manage": ADMINS,
+    "webhooks.manage": ADMINS,
 }
 
 # What an API key may do, by scope. Keys never manage members, keys or settings.
 API_KEY_PERMISSIONS: dict[str, frozenset[str]] = {
-    "read": frozenset({"organization.view", "leads.view"}),
+    "read": frozenset(
+        {"organization.view", "leads.view", "sla.view", "dashboards.view", "meetings.view"}
+    ),
     "read_write": frozenset(
         {
             "organization.view",
@@ -80,6 +105,10 @@ API_KEY_PERMISSIONS: dict[str, frozenset[str]] = {
             "leads.decide",
             "deals.edit",
             "events.ingest",
+            "sla.view",
+            "dashboards.view",
+            "meetings.view",
+            "meetings.contribute",
         }
     ),
 }

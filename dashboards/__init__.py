@@ -1,0 +1,1 @@
+"""The one KPI layer, the team dashboard, the TV kiosk, the funnel audit, attribution."""

@@ -1,0 +1,5 @@
+"""Public (token- or signature-authenticated) routes."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

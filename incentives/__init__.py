@@ -1,0 +1,1 @@
+"""Bonus plans indexed on revenue, statements per period."""

@@ -1,0 +1,3 @@
+"""Models of the incentives app."""
+
+from __future__ import annotations

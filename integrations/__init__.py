@@ -1,0 +1,1 @@
+"""Connectors (marketing automation in, CRM both ways) and signed outbound webhooks."""

@@ -1,0 +1,3 @@
+"""Models of the integrations app."""
+
+from __future__ import annotations

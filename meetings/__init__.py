@@ -1,0 +1,1 @@
+"""The weekly Smarketing meeting pack and the 30-day rollout plan."""

@@ -1,0 +1,1 @@
+"""The SLA contract: versions, signatures, commitments, business calendar, clocks."""

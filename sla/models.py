@@ -1,0 +1,3 @@
+"""Models of the sla app."""
+
+from __future__ import annotations
