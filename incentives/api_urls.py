@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("incentives/statements", api.StatementListView.as_view(), name="api-incentive-statements"),
+]

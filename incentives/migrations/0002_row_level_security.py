@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from smarketing.tenancy.operations import EnableRowLevelSecurity
+
+
+class Migration(migrations.Migration):
+    dependencies = [("incentives", "0001_initial")]
+
+    operations = [
+        EnableRowLevelSecurity(model)
+        for model in ("bonusplan", "planmember", "periodclose", "statement")
+    ]
