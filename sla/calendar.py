@@ -275,6 +275,15 @@ def next_opening(spec: CalendarSpec | None, moment: datetime) -> datetime:
     return start
 
 
+def current_interval_end(spec: CalendarSpec | None, moment: datetime) -> datetime | None:
+    """When the working interval containing ``moment`` closes; None when closed now (or
+    for the wall clock, which never closes)."""
+    if _is_wall_clock(spec) or not is_open(spec, moment):
+        return None
+    _start, end = next(_intervals_from(spec, _utc(moment)))
+    return end
+
+
 def _as_delta(minutes: float | int | timedelta) -> timedelta:
     delta = minutes if isinstance(minutes, timedelta) else timedelta(minutes=minutes)
     if delta < timedelta(0):
