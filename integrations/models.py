@@ -53,6 +53,8 @@ class Connection(TenantModel):
     last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     sync_requested_at = models.DateTimeField(null=True, blank=True)
+    # Compare-and-swap claim: one sync of a connection at a time.
+    sync_claimed_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -1,5 +1,5 @@
-"""Pages of the integrations app, included under ``/o/<slug:org_slug>/settings/integrations/``. Names are global, prefixed
-``integrations-``."""
+"""Pages of the integrations app, under ``/o/<slug:org_slug>/settings/integrations/``.
+Names are global, prefixed ``integrations-``."""
 
 from __future__ import annotations
 

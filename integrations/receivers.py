@@ -1,0 +1,162 @@
+"""Receivers of the domain signals (connected in apps.py): they only call a service.
+
+- outbound webhooks: each signal becomes ``webhooks_out.enqueue`` of its event type, in
+  the transaction of the change (the outbox);
+- CRM push: a stage change to MQL or later pushes the lead to each CRM connection, on
+  commit (``tasks.push_lead``).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from leads.models import LifecycleTransition, Stage
+
+from . import webhooks_out
+
+STAGE_EVENTS = {
+    Stage.MQL: "lead.mql",
+    Stage.SAL: "lead.accepted",
+    Stage.SQL: "lead.sql",
+}
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def lead_data(lead, **extra) -> dict:
+    company = getattr(lead, "company", None) if lead.company_id else None
+    owner = getattr(lead, "owner", None) if lead.owner_id else None
+    data = {
+        "lead": {
+            "id": lead.pk,
+            "email": lead.email,
+            "first_name": lead.first_name,
+            "last_name": lead.last_name,
+            "title": lead.title,
+            "company": company.name if company else "",
+            "company_domain": company.domain if company else "",
+            "country": lead.country,
+            "stage": lead.stage,
+            "score": lead.score,
+            "grade": lead.grade,
+            "hot": lead.hot,
+            "owner_email": owner.email if owner else "",
+        }
+    }
+    data.update(extra)
+    return data
+
+
+def on_stage_changed(sender, *, organization, lead, from_stage, to_stage, at, by=None, **kw):
+    event_type = STAGE_EVENTS.get(to_stage)
+    extra = {"from_stage": from_stage, "to_stage": to_stage, "at": _iso(at)}
+    if (
+        event_type is None
+        and from_stage == Stage.MQL
+        and to_stage
+        in (
+            Stage.RECYCLED,
+            Stage.DISQUALIFIED,
+        )
+    ):
+        event_type = "lead.rejected"
+        reason = (
+            LifecycleTransition.objects.for_org(organization)
+            .filter(lead_id=lead.pk, to_stage=to_stage)
+            .order_by("-at", "-pk")
+            .values_list("reason", flat=True)
+            .first()
+        )
+        extra["reason"] = reason or ""
+    if event_type is not None:
+        webhooks_out.enqueue(
+            organization=organization, event_type=event_type, data=lead_data(lead, **extra), at=at
+        )
+    _push_on_commit(organization, lead, from_stage, to_stage, at)
+
+
+def _push_on_commit(organization, lead, from_stage, to_stage, at) -> None:
+    from .sync import PUSH_STAGES, change_payload, push_targets
+
+    if to_stage not in PUSH_STAGES:
+        return
+    targets = push_targets(organization)
+    if not targets:
+        return
+    org_id, lead_id = organization.pk, lead.pk
+    change = change_payload(from_stage=from_stage, to_stage=to_stage, at=at)
+
+    def dispatch():
+        from .tasks import push_lead
+
+        for connection_id in targets:
+            push_lead.delay(org_id, connection_id, lead_id, change)
+
+    transaction.on_commit(dispatch, robust=True)
+
+
+def on_lead_became_hot(sender, *, organization, lead, at=None, **kw):
+    webhooks_out.enqueue(
+        organization=organization,
+        event_type="lead.hot",
+        data=lead_data(lead, at=_iso(at)),
+        at=at,
+    )
+
+
+def on_deal_won(sender, *, organization, deal, **kw):
+    data = {
+        "deal": {
+            "id": deal.pk,
+            "name": deal.name,
+            "amount": str(deal.amount),
+            "currency": deal.currency,
+            "stage": deal.stage,
+            "closed_at": _iso(deal.closed_at),
+            "source": deal.source,
+            "external_id": deal.external_id,
+            "lead_id": deal.lead_id,
+            "lead_email": deal.lead.email if deal.lead_id else "",
+        }
+    }
+    webhooks_out.enqueue(
+        organization=organization, event_type="deal.won", data=data, at=deal.closed_at
+    )
+
+
+def _clock_data(clock) -> dict:
+    lead = clock.lead
+    data = lead_data(lead)
+    data["clock"] = {
+        "id": clock.pk,
+        "status": clock.status,
+        "started_at": _iso(clock.started_at),
+        "warn_at": _iso(clock.warn_at),
+        "due_at": _iso(clock.due_at),
+        "owner_email": clock.owner.email if clock.owner_id else "",
+        "commitment_id": clock.commitment_id,
+    }
+    return data
+
+
+def on_clock_warned(sender, *, organization, clock, **kw):
+    webhooks_out.enqueue(
+        organization=organization, event_type="sla.warned", data=_clock_data(clock)
+    )
+
+
+def on_clock_breached(sender, *, organization, clock, **kw):
+    webhooks_out.enqueue(
+        organization=organization, event_type="sla.breached", data=_clock_data(clock)
+    )
+
+
+def on_meeting_published(sender, *, organization, meeting, **kw):
+    data = {"meeting": {"id": meeting.pk, "title": str(getattr(meeting, "title", "") or "")}}
+    for name in ("starts_at", "held_on", "week_start", "published_at", "closed_at"):
+        value = getattr(meeting, name, None)
+        if value is not None:
+            data["meeting"][name] = value.isoformat() if hasattr(value, "isoformat") else value
+    webhooks_out.enqueue(organization=organization, event_type="meeting.published", data=data)
