@@ -132,12 +132,15 @@ def _read_rollups(
             counts.add(metric, row["n"], row["total"])
 
 
-def _touched_before_deal():
-    return Event.objects.filter(
-        organization_id=OuterRef("organization_id"),
-        lead_id=OuterRef("lead_id"),
-        occurred_at__lt=OuterRef("created_at"),
-    ).exclude(type__in=NOT_A_TOUCH)
+def _touched_before_deal(organization: Organization):
+    return (
+        Event.objects.for_org(organization)
+        .filter(
+            lead_id=OuterRef("lead_id"),
+            occurred_at__lt=OuterRef("created_at"),
+        )
+        .exclude(type__in=NOT_A_TOUCH)
+    )
 
 
 def live(
@@ -194,7 +197,7 @@ def live(
             closed_at__gte=start,
             closed_at__lt=end,
         )
-        .annotate(marketing=Exists(_touched_before_deal()))
+        .annotate(marketing=Exists(_touched_before_deal(org)))
         .aggregate(
             n=Count("pk"),
             total=Sum("amount"),
@@ -301,7 +304,7 @@ def _build_chunk(organization: Organization, first: date, last: date) -> int:
     for closed_at, amount, marketing, *dims in (
         Deal.objects.for_org(org)
         .filter(status=Deal.Status.WON, closed_at__gte=start, closed_at__lt=end)
-        .annotate(marketing=Exists(_touched_before_deal()))
+        .annotate(marketing=Exists(_touched_before_deal(org)))
         .values_list("closed_at", "amount", "marketing", *lead_dims)
     ):
         key_dims = _dims(*dims)
