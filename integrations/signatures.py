@@ -14,10 +14,9 @@ HubSpot v3 (developers.hubspot.com, "Validating requests"):
 - the comparison is constant-time.
 
 A valid request can still be captured and replayed inside the 5-minute window: the
-``ReplayGuard`` remembers each accepted (timestamp, signature) for the window and refuses
-the second one. What it cannot see (a replay after a Redis restart, or through another
-process when Redis is down) still changes nothing, because every event is ingested
-idempotently on its vendor id.
+inbound view (integrations/inbound.py) keeps a receipt per request digest (body and
+signature headers) and refuses the second one with 409; and every event is ingested
+idempotently on its vendor id anyway.
 """
 
 from __future__ import annotations
@@ -25,14 +24,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
-import threading
 import time
 from collections.abc import Mapping
-
-from django.conf import settings
-
-log = logging.getLogger(__name__)
 
 HUBSPOT_TOLERANCE_MS = 5 * 60 * 1000
 # A little clock skew the other way (a timestamp slightly in the future) is tolerated;
@@ -153,55 +146,3 @@ def verify_url_token(*, expected: str, given: str) -> None:
     """An unsigned sender proves itself with the secret token in its URL."""
     if not expected or not given or not constant_time_equals(expected, given):
         raise SignatureError("bad_signature", "Unknown or wrong token.")
-
-
-# --- Replays --------------------------------------------------------------------------
-
-
-class ReplayGuard:
-    """Remembers a key for ``ttl`` seconds; ``first_time(key)`` is True only once.
-
-    With ``REDIS_URL`` the keys live in Redis (``SET NX EX``: atomic, shared by every
-    web process). Without it (the embedded default) or while Redis is unreachable,
-    they live in this process."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self._lock = threading.Lock()
-        self._local: dict[str, float] = {}
-        self._redis = None
-        self._redis_url: str | None = None
-
-    def _client(self):
-        url = getattr(settings, "REDIS_URL", None)
-        if not url:
-            return None
-        if self._redis is None or self._redis_url != url:
-            import redis
-
-            self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            self._redis_url = url
-        return self._redis
-
-    def first_time(self, key: str, *, ttl: int, now: float | None = None) -> bool:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        name = f"smarketing:replay:{self.namespace}:{digest}"
-        client = self._client()
-        if client is not None:
-            import redis
-
-            try:
-                return bool(client.set(name, b"1", nx=True, ex=max(1, ttl)))
-            except redis.RedisError as error:
-                log.warning("replay guard: Redis unavailable, remembering in-process (%s)", error)
-        now = time.time() if now is None else now
-        with self._lock:
-            if len(self._local) > 100_000:
-                self._local = {k: v for k, v in self._local.items() if v > now}
-            if self._local.get(name, 0) > now:
-                return False
-            self._local[name] = now + ttl
-            return True
-
-
-hubspot_replays = ReplayGuard("hubspot")

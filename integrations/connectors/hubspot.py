@@ -41,7 +41,6 @@ from . import _normalize as norm
 from .base import (
     CRM,
     MARKETING,
-    AuthError,
     Connector,
     ConnectorError,
     CredentialField,
@@ -209,7 +208,9 @@ class HubSpotConnector(Connector):
         try:
             return json.loads(request.body)
         except ValueError as error:
-            raise WebhookRejected("the body is not JSON", code="invalid_json", status=400) from error
+            raise WebhookRejected(
+                "the body is not JSON", code="invalid_json", status=400
+            ) from error
 
     def webhook_to_events(self, connection, payload: Any) -> list[dict]:
         if isinstance(payload, list):
@@ -340,7 +341,11 @@ class HubSpotConnector(Connector):
             if at is not None:
                 newest = max(newest, norm.to_ms(at))
         if after:
-            next_cursor = {"since": since, "after": after, "newest": max(newest, cursor.get("newest", 0))}
+            next_cursor = {
+                "since": since,
+                "after": after,
+                "newest": max(newest, cursor.get("newest", 0)),
+            }
         else:
             # Done: next time from the newest change seen (≥: the boundary is re-read,
             # harmlessly — ids make it a duplicate).
@@ -389,7 +394,9 @@ class HubSpotConnector(Connector):
         params: dict[str, Any] = {"limit": SUBMISSIONS_PAGE}
         if cursor.get("after"):
             params["after"] = cursor["after"]
-        data = client.get(f"/form-integrations/v1/submissions/forms/{current}", params=params).json()
+        data = client.get(
+            f"/form-integrations/v1/submissions/forms/{current}", params=params
+        ).json()
         data = data or {}
         floor = int(seen.get(current) or 0)
         newest = int(cursor.get("newest") or floor)
@@ -408,7 +415,12 @@ class HubSpotConnector(Connector):
             at = norm.from_ms(submitted)
             events.append(
                 self._form_event(
-                    connection, base, guid=current, at=at, url=submission.get("pageUrl") or "", extra={}
+                    connection,
+                    base,
+                    guid=current,
+                    at=at,
+                    url=submission.get("pageUrl") or "",
+                    extra={},
                 )
             )
         after = ((data.get("paging") or {}).get("next") or {}).get("after")
@@ -446,7 +458,9 @@ class HubSpotConnector(Connector):
             )
             status = "won" if won else "lost" if closed else "open"
             contact_ids = contacts_of.get(str(deal["id"]), [])
-            contact_id = next((c for c in contact_ids if emails.get(c)), contact_ids[0] if contact_ids else "")
+            contact_id = next(
+                (c for c in contact_ids if emails.get(c)), contact_ids[0] if contact_ids else ""
+            )
             deals.append(
                 DealRecord(
                     external_id=str(deal["id"]),
@@ -467,10 +481,13 @@ class HubSpotConnector(Connector):
     def _deal_contacts(self, client, deal_ids: list[str]) -> dict[str, list[str]]:
         if not deal_ids:
             return {}
-        data = client.post(
-            "/crm/v4/associations/deal/contact/batch/read",
-            json={"inputs": [{"id": str(i)} for i in deal_ids]},
-        ).json() or {}
+        data = (
+            client.post(
+                "/crm/v4/associations/deal/contact/batch/read",
+                json={"inputs": [{"id": str(i)} for i in deal_ids]},
+            ).json()
+            or {}
+        )
         out: dict[str, list[str]] = {}
         for row in data.get("results") or []:
             out[str(row["from"]["id"])] = [str(to["toObjectId"]) for to in row.get("to") or []]
@@ -479,10 +496,13 @@ class HubSpotConnector(Connector):
     def _emails(self, client, contact_ids: list[str]) -> dict[str, str]:
         emails: dict[str, str] = {}
         for chunk in norm.chunks(contact_ids, PAGE):
-            data = client.post(
-                "/crm/v3/objects/contacts/batch/read",
-                json={"inputs": [{"id": c} for c in chunk], "properties": ["email"]},
-            ).json() or {}
+            data = (
+                client.post(
+                    "/crm/v3/objects/contacts/batch/read",
+                    json={"inputs": [{"id": c} for c in chunk], "properties": ["email"]},
+                ).json()
+                or {}
+            )
             for contact in data.get("results") or []:
                 email = (contact.get("properties") or {}).get("email") or ""
                 emails[str(contact["id"])] = email.lower()
@@ -511,27 +531,33 @@ class HubSpotConnector(Connector):
         score_property = (connection.settings or {}).get("score_property")
         if score_property:
             properties[score_property] = str(lead.score)
-        data = client.post(
-            "/crm/v3/objects/contacts/batch/upsert",
-            json={"inputs": [{"id": lead.email, "idProperty": "email", "properties": properties}]},
-        ).json() or {}
+        data = (
+            client.post(
+                "/crm/v3/objects/contacts/batch/upsert",
+                json={
+                    "inputs": [{"id": lead.email, "idProperty": "email", "properties": properties}]
+                },
+            ).json()
+            or {}
+        )
         results = data.get("results") or []
         if not results:
             raise ConnectorError(f"HubSpot upserted nothing: {str(data)[:300]}")
         return str(results[0]["id"])
 
     def _current(self, client, email: str) -> dict[str, Any]:
-        try:
-            data = client.post(
+        # 207 (multi-status) when the e-mail is unknown to HubSpot.
+        data = (
+            client.post(
                 "/crm/v3/objects/contacts/batch/read",
                 json={
                     "idProperty": "email",
                     "inputs": [{"id": email}],
                     "properties": [*PUSHED_ATTRIBUTES.values(), "company", "lifecyclestage"],
                 },
-                ok=lambda status: 200 <= status < 300 or status == 207,
-            ).json() or {}
-        except AuthError:
-            raise
+                ok=lambda status: 200 <= status < 300,
+            ).json()
+            or {}
+        )
         results = data.get("results") or []
         return (results[0].get("properties") or {}) if results else {}

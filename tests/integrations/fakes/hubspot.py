@@ -47,6 +47,7 @@ class FakeHubSpot(FakeServer):
         self.deals: dict[str, dict] = {}
         self.forms: dict[str, dict] = {}
         self.submissions: dict[str, list[dict]] = {}
+        self.upserted: list[tuple[str, dict]] = []
         self._ids = itertools.count(1001)
         super().__init__(**kwargs)
 
@@ -58,7 +59,7 @@ class FakeHubSpot(FakeServer):
         contact = {
             "id": contact_id,
             "properties": {
-                "email": email,
+                "email": email.lower(),
                 "hs_object_id": contact_id,
                 "createdate": _iso(ms),
                 "lastmodifieddate": _iso(ms),
@@ -169,6 +170,7 @@ class FakeHubSpot(FakeServer):
         self.route("POST", r"/crm/v3/objects/(?P<kind>contacts|deals)/search", self.search)
         self.route("POST", r"/crm/v3/objects/(?P<kind>contacts|deals)/batch/read", self.batch_read)
         self.route("POST", r"/crm/v3/objects/contacts/batch/upsert", self.batch_upsert)
+        self.route("POST", r"/crm/v4/associations/deals?/contacts?/batch/read", self.associations)
         self.route("GET", r"/marketing/v3/forms/?", self.list_forms)
         self.route(
             "GET", r"/form-integrations/v1/submissions/forms/(?P<guid>[^/]+)", self.list_submissions
@@ -251,9 +253,8 @@ class FakeHubSpot(FakeServer):
         page = objects[offset : offset + limit]
         body: dict[str, Any] = {
             "total": len(objects),
-            "results": [
-                self._public(o, data.get("properties"), data.get("associations", [])) for o in page
-            ],
+            # The search API returns no associations (v4 associations API for those).
+            "results": [self._public(o, data.get("properties"), []) for o in page],
         }
         if offset + limit < len(objects):
             body["paging"] = {"next": {"after": str(offset + limit)}}
@@ -265,11 +266,38 @@ class FakeHubSpot(FakeServer):
         if len(inputs) > self.batch_max:
             return self._validation(f"at most {self.batch_max} inputs")
         store = self._store(kind)
-        results = [
-            self._public(store[i["id"]], data.get("properties"), ["contacts"])
-            for i in inputs
-            if i["id"] in store
-        ]
+        if data.get("idProperty") == "email" and kind == "contacts":
+            found = [self.contact_by_email(str(i["id"])) for i in inputs]
+        elif data.get("idProperty"):
+            return self._validation("idProperty must be a unique property")
+        else:
+            found = [store.get(str(i["id"])) for i in inputs]
+        results = [self._public(o, data.get("properties"), []) for o in found if o]
+        return Response(200, {"status": "COMPLETE", "results": results})
+
+    def associations(self, request: Request) -> Response:
+        """v4: POST /crm/v4/associations/deal/contact/batch/read."""
+        inputs = (request.json() or {}).get("inputs", [])
+        if len(inputs) > 1000:
+            return self._validation("at most 1000 inputs")
+        results = []
+        for item in inputs:
+            deal = self.deals.get(str(item["id"]))
+            if deal and deal["_contacts"]:
+                results.append(
+                    {
+                        "from": {"id": deal["id"]},
+                        "to": [
+                            {
+                                "toObjectId": int(cid),
+                                "associationTypes": [
+                                    {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
+                                ],
+                            }
+                            for cid in deal["_contacts"]
+                        ],
+                    }
+                )
         return Response(200, {"status": "COMPLETE", "results": results})
 
     def batch_upsert(self, request: Request) -> Response:
@@ -283,6 +311,7 @@ class FakeHubSpot(FakeServer):
                 return self._validation("idProperty must be a unique property (email)")
             email = str(item["id"]).lower()
             properties = {k: str(v) for k, v in item.get("properties", {}).items()}
+            self.upserted.append((email, dict(properties)))
             contact = self.contact_by_email(email)
             if contact is None:
                 contact = self.add_contact(email, **properties)
