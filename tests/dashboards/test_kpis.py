@@ -129,11 +129,12 @@ def _periods(world):
 def test_today_is_live_and_a_lead_counts_once_across_the_edge(world):
     """At 23:45 on the 29th the rollups hold up to the 28th; the 29th is live; L6's MQL
     of the 28th (rollup) and of the 29th (live) count once."""
-    with time_machine.travel(utc(2026, 3, 29, 21, 45), tick=False):
-        with tenant_context(world.org.pk):
-            rollups.refresh(world.org)
-            assert RollupState.objects.for_org(world.org).get().built_through == date(2026, 3, 28)
-            data = kpis.compute(world.org, week(world)).as_dict()
+    moment = utc(2026, 3, 29, 21, 45)
+    with time_machine.travel(moment, tick=False), tenant_context(world.org.pk):
+        rollups.refresh(world.org)
+        state = RollupState.objects.for_org(world.org).get()
+        assert state.built_through == date(2026, 3, 28)
+        data = kpis.compute(world.org, week(world)).as_dict()
     assert data["mqls"] == 4 and data["new_leads"] == 3 and data["revenue_won"] == "1300.00"
 
 
