@@ -269,7 +269,7 @@ def is_open(spec: CalendarSpec | None, moment: datetime) -> bool:
 def next_opening(spec: CalendarSpec | None, moment: datetime) -> datetime:
     """``moment`` if working time, else the next interval's start (UTC)."""
     if _is_wall_clock(spec):
-        return moment
+        return _utc(moment)
     moment = _utc(moment)
     start, _end = next(_intervals_from(spec, moment))
     return start
@@ -294,7 +294,7 @@ def _as_delta(minutes: float | int | timedelta) -> timedelta:
 def add_working_time(spec: CalendarSpec | None, start: datetime, delta: timedelta) -> datetime:
     delta = _as_delta(delta)
     if _is_wall_clock(spec):
-        return start + delta
+        return _utc(start) + delta  # real time: not Python's wall-clock aware arithmetic
     moment = _utc(start)
     if not delta:
         return moment
@@ -334,7 +334,7 @@ def add_working_minutes(
 
 def working_time_between(spec: CalendarSpec | None, a: datetime, b: datetime) -> timedelta:
     if _is_wall_clock(spec):
-        return b - a
+        return _utc(b) - _utc(a)
     a, b = _utc(a), _utc(b)
     if b < a:
         return -working_time_between(spec, b, a)
