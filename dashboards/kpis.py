@@ -132,8 +132,10 @@ class Period:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
+            # Dates as the API takes them: ``to`` is exclusive (SPEC.md §4: [from, to)).
             "from": self.first_day.isoformat(),
-            "to": self.last_day.isoformat(),
+            "to": (self.last_day + timedelta(days=1)).isoformat(),
+            "last_day": self.last_day.isoformat(),
             "days": self.days,
             "kind": self.kind,
         }

@@ -176,6 +176,7 @@ def test_report_previous_targets_deltas(world):
         custom = kpis.report(org, period_from_dates(org, date(2026, 3, 1), date(2026, 3, 10)))
     assert data["period"]["kind"] == "week"
     assert data["previous_period"]["from"] == "2026-03-16"
+    assert data["previous_period"]["to"] == "2026-03-23"
     assert data["current"]["mqls"] == 4 and data["previous"]["mqls"] == 0
     assert data["targets"] == {"mqls": "10.00", "acceptance_rate": "0.5"}
     assert data["deltas"]["mqls"]["change"] == 4.0 and data["deltas"]["mqls"]["ratio"] is None
