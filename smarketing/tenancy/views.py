@@ -61,6 +61,12 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 # --- Home ---------------------------------------------------------------------------
 
+# Cards that higher apps add to the organization home, registered from their
+# ``AppConfig.ready()`` (meetings: the 30-day rollout progress), so that tenancy imports
+# none of them. Each is ``fn(request) -> {"template": ..., ...} | None``; the template is
+# included with the dict as ``panel``.
+HOME_PANELS: list = []
+
 
 @require_GET
 def org_home(request: HttpRequest, org_slug: str) -> HttpResponse:
@@ -102,6 +108,7 @@ def org_home(request: HttpRequest, org_slug: str) -> HttpResponse:
         "steps": steps,
         "steps_done": sum(1 for step in steps if step["done"]),
         "steps_total": sum(1 for step in steps if step["done"] is not None),
+        "home_panels": [panel for panel in (fn(request) for fn in HOME_PANELS) if panel],
     }
     return render(request, "tenancy/home.html", context)
 
