@@ -39,6 +39,7 @@ from smarketing.tenancy.models import Membership
 from smarketing.tenancy.permissions import Role, has_perm
 
 from . import reports, selectors, services, talk_track
+from .extensions import badges_for, page_media
 from .forms import (
     ANY_STAGE,
     AcceptForm,
@@ -110,6 +111,8 @@ class QueueRow:
     open_form: str = ""
     reject_form: RejectForm | None = None
     call_form: ActivityForm | None = None
+    # Higher apps' badges for this lead (the SLA countdown): leads/extensions.py.
+    badges: str = ""
 
 
 def _default_tab(membership: Membership) -> str:
@@ -141,15 +144,17 @@ def lead_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
         status = 400
         leads = selectors.lead_list(org).none()
     page = Paginator(leads, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    badges = badges_for(org, page)  # once for the page's leads (no query per row)
     context = {
         "form": form,
         "tab": tab,
         "tabs": QueueFilterForm.TABS,
         "page": page,
-        "rows": [QueueRow(lead=lead) for lead in page],
+        "rows": [QueueRow(lead=lead, badges=badges.get(lead.pk, "")) for lead in page],
         "reject_reasons": RejectReason.choices,
         "filtered": any(request.GET.get(name) for name in ("stage", "source", "hot", "q")),
         "next_url": request.get_full_path(),
+        **page_media(),
     }
     template = "leads/queue.html#queue" if request.htmx else "leads/queue.html"
     return render(request, template, context, status=status)
@@ -184,8 +189,10 @@ def _respond(
     if request.POST.get("from") == "queue":
         queue_url = _safe_next(request, reverse("leads-queue", args=[org.slug]))
         if request.htmx:
+            fresh = selectors.lead_list(org).get(pk=lead.pk)
             row = QueueRow(
-                lead=selectors.lead_list(org).get(pk=lead.pk),
+                lead=fresh,
+                badges=badges_for(org, [fresh]).get(fresh.pk, ""),
                 message=ok,
                 error=error,
                 open_form=action if failed else "",
@@ -428,6 +435,8 @@ def _lead_context(
         "transitions": reports.stage_history(lead),
         "decisions": reports.lead_decisions(lead),
         "deals": selectors.deal_list(org, lead_id=lead.pk),
+        "badges": badges_for(org, [lead]).get(lead.pk, ""),
+        **page_media(),
         "can_accept": decide and lead.stage == Stage.MQL,
         "can_reject": decide and lead.stage == Stage.MQL,
         "can_qualify": decide and lead.stage == Stage.SAL,

@@ -1,0 +1,119 @@
+"""The SLA countdown on the leads pages ("1 h 12 min left", amber once warned, red once
+breached), registered in leads/extensions.py from ``SlaConfig.ready``.
+
+The server renders each badge with what the browser needs to keep it ticking without
+asking again (static/sla/countdown.js): the due and warning instants, and for a
+business-hours clock the working minutes left at render time and the instant the
+current working span closes (the countdown pauses there until the next opening; the
+badge then refreshes itself through htmx). Times left are in the clock's own time:
+working minutes for business-hours commitments (``sla.calendar``), else wall-clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from leads.extensions import register_lead_badges
+
+from . import calendar as cal
+from . import selectors
+from .models import Clock
+
+TEMPLATE = "sla/_countdown.html"
+STYLES = ["sla/sla.css"]
+SCRIPTS = ["sla/countdown.js"]
+
+
+@dataclass
+class Countdown:
+    """One clock as its badge shows it."""
+
+    clock: Clock
+    state: str  # running | warned | overdue | breached | met | late
+    business: bool
+    minutes_left: float | None  # open clocks: working (or wall) minutes to the due time
+    minutes_over: float | None  # breached: wall minutes since the due time
+    minutes_taken: float | None  # touched: minutes from start to touch (clock's time)
+    paused: bool  # a business clock outside working hours
+    pause_at: datetime | None  # when the current working span closes
+    now: datetime
+
+    @property
+    def lead_id(self) -> int:
+        return self.clock.lead_id
+
+
+def countdown(clock: Clock, *, now: datetime, spec: cal.CalendarSpec | None) -> Countdown:
+    business = bool(clock.commitment.business_time) and spec is not None
+    used = spec if business else None
+    left = over = taken = None
+    paused = False
+    pause_at = None
+    if clock.touched_at is not None:
+        taken = cal.working_minutes_between(used, clock.started_at, clock.touched_at)
+    if clock.status in (Clock.Status.RUNNING, Clock.Status.WARNED):
+        if now >= clock.due_at:
+            state, over = "overdue", (now - clock.due_at).total_seconds() / 60
+        else:
+            left = cal.working_minutes_between(used, now, clock.due_at)
+            state = (
+                "warned"
+                if clock.status == Clock.Status.WARNED or now >= clock.warn_at
+                else "running"
+            )
+            if business:
+                pause_at = cal.current_interval_end(spec, now)
+                paused = pause_at is None
+    elif clock.status == Clock.Status.BREACHED:
+        state = "late" if clock.touched_at else "breached"
+        over = ((clock.touched_at or now) - clock.due_at).total_seconds() / 60
+    else:
+        state = "met"
+    return Countdown(
+        clock=clock,
+        state=state,
+        business=business,
+        minutes_left=left,
+        minutes_over=over,
+        minutes_taken=taken,
+        paused=paused,
+        pause_at=pause_at,
+        now=now,
+    )
+
+
+def _needs_calendar(clocks: Sequence[Clock]) -> bool:
+    return any(c.commitment.business_time for c in clocks)
+
+
+def countdowns(organization: Any, leads: Sequence[Any], *, now: datetime | None = None):
+    """``{lead_id: Countdown}``: each lead's most urgent clock (an open one, or a breach
+    nobody answered yet); for a single lead (its page) the latest clock otherwise.
+    Two queries at most (the clocks; the calendar when a clock counts business hours)."""
+    now = now or timezone.now()
+    ids = [lead.pk for lead in leads]
+    found = selectors.clocks_for_leads(organization, ids)
+    if len(ids) == 1 and not found:
+        latest = selectors.lead_clocks(organization, ids[0])[:1]
+        found = {clock.lead_id: clock for clock in latest}
+    if not found:
+        return {}
+    spec = selectors.calendar_spec(organization) if _needs_calendar(list(found.values())) else None
+    return {lead_id: countdown(clock, now=now, spec=spec) for lead_id, clock in found.items()}
+
+
+def lead_badges(organization: Any, leads: Sequence[Any]) -> dict[int, str]:
+    """The provider registered in leads/extensions.py."""
+    return {
+        lead_id: render_to_string(TEMPLATE, {"cd": item, "organization": organization})
+        for lead_id, item in countdowns(organization, leads).items()
+    }
+
+
+register_lead_badges(lead_badges, styles=STYLES, scripts=SCRIPTS)

@@ -1,0 +1,620 @@
+"""The SLA pages: the home (contract in force, compliance per commitment, pacing
+gauges), a version's page (the draft's editor through HTMX, signed versions read-only),
+the signing step for each head, the history, the compliance page, and the countdown
+badge on the sales queue and the lead page.
+
+alice (owner) manages but signs for neither team; mia (marketing manager) signs for
+marketing only, sam (sales manager) for sales only; bob (sales rep) and vic (viewer)
+read everything and change nothing (403); charlie (outsider) gets 404 on every page and
+on alpha's ids from his own organization.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from leads.models import Lead, LifecycleTransition, Stage
+from sla import services
+from sla.models import (
+    BusinessCalendar,
+    Clock,
+    ContractVersion,
+    Holiday,
+    MarketingCommitment,
+    SalesCommitment,
+)
+from smarketing.tenancy.db import tenant_context
+from smarketing.tenancy.permissions import Role
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+
+
+def url(name: str, org: str = "alpha", **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": org, **kwargs})
+
+
+def target(card: str) -> dict:
+    return {**HTMX, "HTTP_HX_TARGET": card}
+
+
+@pytest.fixture(autouse=True)
+def english(trio):
+    for user in (trio.alice, trio.bob, trio.charlie):
+        user.language = "en"
+        user.save(update_fields=["language"])
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def people(trio):
+    """The two heads and a viewer in alpha."""
+
+    def member(email, name, role):
+        user = UserFactory(email=email, full_name=name, language="en")
+        MembershipFactory(organization=trio.alpha, user=user, role=role)
+        return user
+
+    trio.mia = member("mia@alpha.test", "Mia Lefèvre", Role.MARKETING_MANAGER)
+    trio.sam = member("sam@alpha.test", "Sam Girard", Role.SALES_MANAGER)
+    trio.vic = member("vic@alpha.test", "Vic Morel", Role.VIEWER)
+    return trio
+
+
+def make_draft(org):
+    with tenant_context(org.pk):
+        draft = services.draft_create(actor=None, organization=org)
+        services.version_update(actor=None, version=draft, preamble="Together we grow.")
+        services.marketing_commitment_add(
+            actor=None, version=draft, data={"metric": "mql", "target": 40, "period": "month"}
+        )
+        services.sales_commitment_add(
+            actor=None,
+            version=draft,
+            data={
+                "label": "Demo requests",
+                "trigger": "event",
+                "event_type": "demo_request",
+                "response_minutes": 120,
+                "business_time": True,
+            },
+        )
+        return draft
+
+
+def sign_both(org, version, people):
+    with tenant_context(org.pk):
+        services.sign(version=version, user=people.mia, side="marketing")
+        return services.sign(version=version, user=people.sam, side="sales")
+
+
+@pytest.fixture
+def draft(people):
+    return make_draft(people.alpha)
+
+
+@pytest.fixture
+def active(people, draft):
+    """v1, signed by mia and sam: in force."""
+    return sign_both(people.alpha, draft, people)
+
+
+def commitments(org, version):
+    with tenant_context(org.pk):
+        return (
+            list(MarketingCommitment.objects.for_org(org).filter(version=version)),
+            list(SalesCommitment.objects.for_org(org).filter(version=version)),
+        )
+
+
+def version_of(org, pk) -> ContractVersion:
+    with tenant_context(org.pk):
+        return ContractVersion.objects.for_org(org).get(pk=pk)
+
+
+# --- Every page, every role -----------------------------------------------------------
+
+
+def read_pages(version, marketing, sales) -> list[str]:
+    return [
+        url("sla-home"),
+        url("sla-history"),
+        url("sla-compliance"),
+        url("sla-version", version_id=version.pk),
+    ]
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "mia", "sam", "vic"])
+def test_every_member_reads_every_page(people, active, client_for, who):
+    marketing, sales = commitments(people.alpha, active)
+    client = client_for(getattr(people, who))
+    for page in read_pages(active, marketing[0], sales[0]):
+        response = client.get(page)
+        assert response.status_code == 200, page
+
+
+def test_outsider_gets_404_everywhere(people, active, client_for):
+    marketing, sales = commitments(people.alpha, active)
+    with tenant_context(people.alpha.pk):
+        lead = Lead.objects.create(organization=people.alpha, email="x@y.fr")
+        holiday = Holiday.objects.for_org(people.alpha).first()
+    client = client_for(people.charlie)
+    pages = [
+        *read_pages(active, marketing[0], sales[0]),
+        url("sla-sign", version_id=active.pk, side="marketing"),
+        url("sla-marketing", commitment_id=marketing[0].pk),
+        url("sla-sales", commitment_id=sales[0].pk),
+        url("sla-lead-clock", lead_id=lead.pk),
+    ]
+    for page in pages:
+        assert client.get(page).status_code == 404, page
+    posts = [
+        url("sla-draft-new"),
+        url("sla-terms", version_id=active.pk),
+        url("sla-marketing-add", version_id=active.pk),
+        url("sla-marketing-delete", commitment_id=marketing[0].pk),
+        url("sla-sales-delete", commitment_id=sales[0].pk),
+        url("sla-calendar", version_id=active.pk),
+    ]
+    if holiday is not None:
+        posts.append(url("sla-holiday-delete", version_id=active.pk, holiday_id=holiday.pk))
+    for page in posts:
+        assert client.post(page, {}).status_code == 404, page
+    # alpha's ids through charlie's own organization: 404 too.
+    own = [
+        url("sla-version", org="charlie", version_id=active.pk),
+        url("sla-marketing", org="charlie", commitment_id=marketing[0].pk),
+        url("sla-lead-clock", org="charlie", lead_id=lead.pk),
+    ]
+    for page in own:
+        assert client.get(page).status_code == 404, page
+
+
+@pytest.mark.parametrize("who", ["bob", "vic"])
+def test_readers_change_nothing(people, draft, client_for, who):
+    marketing, sales = commitments(people.alpha, draft)
+    client = client_for(getattr(people, who))
+    posts = {
+        url("sla-draft-new"): {},
+        url("sla-terms", version_id=draft.pk): {"title": "Hacked", "preamble": ""},
+        url("sla-marketing-add", version_id=draft.pk): {
+            "metric": "sql",
+            "target": 5,
+            "period": "week",
+        },
+        url("sla-marketing", commitment_id=marketing[0].pk): {
+            "metric": "sql",
+            "target": 5,
+            "period": "week",
+        },
+        url("sla-marketing-delete", commitment_id=marketing[0].pk): {},
+        url("sla-sales-delete", commitment_id=sales[0].pk): {},
+        url("sla-calendar", version_id=draft.pk): {"time_zone": "Europe/Paris"},
+        url("sla-holiday-add", version_id=draft.pk): {"day": "2026-12-31"},
+        url("sla-holidays-prefill", version_id=draft.pk): {},
+    }
+    for page, data in posts.items():
+        assert client.post(page, data).status_code == 403, page
+    assert client.get(url("sla-marketing", commitment_id=marketing[0].pk)).status_code == 403
+    for side in ("marketing", "sales"):
+        assert client.get(url("sla-sign", version_id=draft.pk, side=side)).status_code == 403
+        assert client.post(url("sla-sign", version_id=draft.pk, side=side)).status_code == 403
+    assert version_of(people.alpha, draft.pk).title != "Hacked"
+    assert commitments(people.alpha, draft) == (marketing, sales)
+
+
+def test_editor_shows_forms_only_to_managers(people, draft, client_for):
+    page = url("sla-version", version_id=draft.pk)
+    body = client_for(people.alice).get(page).content.decode()
+    assert "Add a marketing commitment" in body
+    assert "Prefill French public holidays" in body
+    body = client_for(people.bob).get(page).content.decode()
+    assert "Add a marketing commitment" not in body
+    assert "Marketing delivers 40 MQLs per month." in body
+    assert "Sales responds to every “Demo request” within 2 h (business hours)." in body
+
+
+# --- Signing --------------------------------------------------------------------------
+
+
+def test_only_a_marketing_manager_signs_for_marketing(people, draft, client_for):
+    for who in ("alice", "sam", "bob"):
+        client = client_for(getattr(people, who))
+        assert client.get(url("sla-sign", version_id=draft.pk, side="marketing")).status_code == 403
+    for who in ("alice", "mia", "bob"):
+        client = client_for(getattr(people, who))
+        assert client.get(url("sla-sign", version_id=draft.pk, side="sales")).status_code == 403
+    version = version_of(people.alpha, draft.pk)
+    assert version.marketing_signed_at is None and version.sales_signed_at is None
+
+
+def test_the_sign_buttons_follow_the_roles(people, draft, client_for):
+    page = url("sla-version", version_id=draft.pk)
+    mia = client_for(people.mia).get(page).content.decode()
+    assert "Sign for marketing" in mia and "Sign for sales" not in mia
+    sam = client_for(people.sam).get(page).content.decode()
+    assert "Sign for sales" in sam and "Sign for marketing" not in sam
+    alice = client_for(people.alice).get(page).content.decode()
+    assert "Sign for" not in alice
+    assert "Awaiting the marketing manager" in alice
+
+
+def test_two_signatures_put_the_version_in_force(people, draft, client_for):
+    mia = client_for(people.mia)
+    confirm = mia.get(url("sla-sign", version_id=draft.pk, side="marketing"))
+    assert confirm.status_code == 200
+    text = confirm.context["text"]
+    assert "40" in text and "Together we grow." in text
+    assert text in confirm.content.decode().replace("<br>", "\n") or "Together we grow." in (
+        confirm.content.decode()
+    )
+    response = mia.post(
+        url("sla-sign", version_id=draft.pk, side="marketing"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert response.status_code == 302
+    version = version_of(people.alpha, draft.pk)
+    assert version.marketing_signed_by_id == people.mia.pk
+    assert version.status == ContractVersion.Status.DRAFT
+    page = client_for(people.alice).get(url("sla-version", version_id=draft.pk))
+    body = page.content.decode()
+    assert "Mia Lefèvre" in body and "Awaiting the sales manager" in body
+    # Signed on one side: the terms are locked.
+    assert "Add a marketing commitment" not in body
+
+    sam = client_for(people.sam)
+    confirm = sam.get(url("sla-sign", version_id=draft.pk, side="sales"))
+    assert confirm.context["text"] == text
+    response = sam.post(
+        url("sla-sign", version_id=draft.pk, side="sales"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert response.status_code == 302
+    version = version_of(people.alpha, draft.pk)
+    assert version.status == ContractVersion.Status.ACTIVE
+    assert version.signed_text == text
+    home = client_for(people.bob).get(url("sla-home")).content.decode()
+    assert "Mia Lefèvre" in home and "Sam Girard" in home
+    assert "In force since" in home
+
+
+def test_signing_changed_terms_is_refused(people, draft, client_for):
+    mia = client_for(people.mia)
+    confirm = mia.get(url("sla-sign", version_id=draft.pk, side="marketing"))
+    with tenant_context(people.alpha.pk):
+        services.version_update(actor=None, version=draft, preamble="Something else.")
+    response = mia.post(
+        url("sla-sign", version_id=draft.pk, side="marketing"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert response.status_code == 409
+    assert "Something else." in response.content.decode()
+    assert version_of(people.alpha, draft.pk).marketing_signed_at is None
+
+
+def test_signed_versions_are_read_only(people, active, client_for):
+    marketing, _sales = commitments(people.alpha, active)
+    client = client_for(people.alice)
+    body = client.get(url("sla-version", version_id=active.pk)).content.decode()
+    assert "Add a marketing commitment" not in body
+    assert "Propose changes (new draft)" in body
+    response = client.post(
+        url("sla-marketing", commitment_id=marketing[0].pk),
+        {"metric": "mql", "target": 99, "period": "month"},
+        **target("marketing-card"),
+    )
+    assert response.status_code == 422
+    assert "signed" in response.content.decode()
+    assert commitments(people.alpha, active)[0][0].target == 40
+    assert client.post(url("sla-calendar", version_id=active.pk), {}).status_code == 403
+    # Editing starts a new draft that copies the version in force.
+    response = client.post(url("sla-draft-new"))
+    assert response.status_code == 302
+    with tenant_context(people.alpha.pk):
+        new = ContractVersion.objects.for_org(people.alpha).get(status="draft")
+    assert new.number == 2
+    assert response["Location"] == url("sla-version", version_id=new.pk)
+    assert [c.target for c in commitments(people.alpha, new)[0]] == [40]
+
+
+# --- The editor through HTMX ----------------------------------------------------------
+
+
+def test_add_edit_remove_a_marketing_commitment(people, draft, client_for):
+    client = client_for(people.alice)
+    response = client.post(
+        url("sla-marketing-add", version_id=draft.pk),
+        {"metric": "sql", "target": "12", "period": "week", "grade": "A", "source": "webinar"},
+        **target("marketing-card"),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="marketing-card"' in body and "<html" not in body
+    assert "Marketing delivers 12 SQLs per week (grade A, from Webinar)." in body
+    added = commitments(people.alpha, draft)[0][-1]
+    form = client.get(url("sla-marketing", commitment_id=added.pk), **target("marketing-card"))
+    assert 'value="12"' in form.content.decode()
+    response = client.post(
+        url("sla-marketing", commitment_id=added.pk),
+        {"metric": "sql", "target": "15", "period": "week"},
+        **target("marketing-card"),
+    )
+    assert "Marketing delivers 15 SQLs per week." in response.content.decode()
+    response = client.post(
+        url("sla-marketing-delete", commitment_id=added.pk), **target("marketing-card")
+    )
+    assert response.status_code == 200
+    assert [c.target for c in commitments(people.alpha, draft)[0]] == [40]
+
+
+def test_bad_input_is_422_with_field_errors(people, draft, client_for):
+    client = client_for(people.alice)
+    response = client.post(
+        url("sla-marketing-add", version_id=draft.pk),
+        {"metric": "mql", "target": "0", "period": "month"},
+        **target("marketing-card"),
+    )
+    assert response.status_code == 422
+    assert "field--error" in response.content.decode()
+    response = client.post(
+        url("sla-sales-add", version_id=draft.pk),
+        {"trigger": "event", "response_minutes": "30", "warn_percent": "75"},
+        **target("sales-card"),
+    )
+    assert response.status_code == 422
+    assert "Choose the event that starts the clock." in response.content.decode()
+    response = client.post(
+        url("sla-calendar", version_id=draft.pk),
+        {"time_zone": "Europe/Paris", "day_0": "18:00-09:00"},
+        **target("calendar-card"),
+    )
+    assert response.status_code == 422
+    assert "ends before it starts" in response.content.decode()
+    # Without htmx: the page, 400.
+    response = client.post(
+        url("sla-marketing-add", version_id=draft.pk), {"metric": "nope", "target": "3"}
+    )
+    assert response.status_code == 400
+    assert len(commitments(people.alpha, draft)[0]) == 1
+
+
+def test_sales_commitment_and_calendar(people, draft, client_for):
+    client = client_for(people.alice)
+    response = client.post(
+        url("sla-sales-add", version_id=draft.pk),
+        {
+            "label": "New MQLs",
+            "trigger": "became_mql",
+            "response_minutes": "240",
+            "warn_percent": "80",
+            "escalation_minutes": "30",
+        },
+        **target("sales-card"),
+    )
+    assert response.status_code == 200
+    assert "Sales responds to every new MQL within 4 h (round the clock)." in (
+        response.content.decode()
+    )
+    hours = {f"day_{d}": "09:00–12:30, 14:00–18:00" for d in range(5)}
+    response = client.post(
+        url("sla-calendar", version_id=draft.pk),
+        {"time_zone": "Europe/Brussels", **hours},
+        **target("calendar-card"),
+    )
+    assert response.status_code == 200, response.content.decode()[:2000]
+    with tenant_context(people.alpha.pk):
+        calendar = BusinessCalendar.objects.for_org(people.alpha).get()
+    assert calendar.time_zone == "Europe/Brussels"
+    assert calendar.weekly_hours["0"] == [["09:00", "12:30"], ["14:00", "18:00"]]
+    assert calendar.weekly_hours["6"] == []
+    response = client.post(
+        url("sla-holiday-add", version_id=draft.pk),
+        {"day": "2031-03-03", "name": "Company day"},
+        **target("calendar-card"),
+    )
+    assert "Company day" in response.content.decode()
+    with tenant_context(people.alpha.pk):
+        holiday = Holiday.objects.for_org(people.alpha).get(name="Company day")
+    response = client.post(
+        url("sla-holiday-add", version_id=draft.pk),
+        {"day": "2031-03-03"},
+        **target("calendar-card"),
+    )
+    assert response.status_code == 422
+    client.post(
+        url("sla-holiday-delete", version_id=draft.pk, holiday_id=holiday.pk),
+        **target("calendar-card"),
+    )
+    with tenant_context(people.alpha.pk):
+        assert not Holiday.objects.for_org(people.alpha).filter(name="Company day").exists()
+        Holiday.objects.for_org(people.alpha).all().delete()
+    response = client.post(
+        url("sla-holidays-prefill", version_id=draft.pk), **target("calendar-card")
+    )
+    assert response.status_code == 200
+    year = timezone.localdate().year
+    with tenant_context(people.alpha.pk):
+        days = set(Holiday.objects.for_org(people.alpha).values_list("day", flat=True))
+    assert {f"{year}-07-14", f"{year + 1}-05-01"} <= {d.isoformat() for d in days}
+
+
+# --- Home, history, compliance --------------------------------------------------------
+
+
+def test_home_without_a_contract(people, client_for):
+    body = client_for(people.alice).get(url("sla-home")).content.decode()
+    assert "No contract in force yet" in body
+    assert "Draft the contract" in body
+    body = client_for(people.bob).get(url("sla-home")).content.decode()
+    assert "Draft the contract" not in body
+
+
+def _clock(org, lead, commitment, *, status, started, due, touched=None, owner=None):
+    with tenant_context(org.pk):
+        return Clock.objects.create(
+            organization=org,
+            lead=lead,
+            commitment=commitment,
+            owner=owner,
+            status=status,
+            started_at=started,
+            warn_at=started + (due - started) * 0.75,
+            due_at=due,
+            touched_at=touched,
+            breached_at=due if status == "breached" else None,
+        )
+
+
+@pytest.fixture
+def tuesday_morning():
+    """Tuesday 17 November 2026, 11:00 in Paris: inside business hours."""
+    with time_machine.travel(datetime(2026, 11, 17, 11, 0, tzinfo=PARIS), tick=False):
+        yield
+
+
+@pytest.fixture
+def clocks(people, active, tuesday_morning):
+    """This week: bob met one clock in 40 min and breached one; one is running."""
+    org = people.alpha
+    _m, sales = commitments(org, active)
+    now = timezone.now()
+    with tenant_context(org.pk):
+        leads = [
+            Lead.objects.create(
+                organization=org,
+                email=f"l{i}@x.fr",
+                first_name=f"L{i}",
+                stage=Stage.MQL,
+                owner=people.bob,
+            )
+            for i in range(3)
+        ]
+        LifecycleTransition.objects.create(
+            organization=org, lead=leads[0], from_stage="lead", to_stage="mql", at=now
+        )
+    c = sales[0]
+    met = _clock(
+        org,
+        leads[0],
+        c,
+        status="met",
+        started=now - timedelta(minutes=50),
+        due=now - timedelta(minutes=1),
+        touched=now - timedelta(minutes=10),
+        owner=people.bob,
+    )
+    breached = _clock(
+        org,
+        leads[1],
+        c,
+        status="breached",
+        started=now - timedelta(hours=3),
+        due=now - timedelta(minutes=25),
+        owner=people.bob,
+    )
+    running = _clock(
+        org,
+        leads[2],
+        c,
+        status="running",
+        started=now,
+        due=now + timedelta(minutes=72),
+        owner=people.bob,
+    )
+    return {"leads": leads, "met": met, "breached": breached, "running": running}
+
+
+def test_home_shows_the_contract_status_and_pacing(people, active, clocks, client_for):
+    response = client_for(people.vic).get(url("sla-home"))
+    body = response.content.decode()
+    assert "Marketing delivers 40 MQLs per month." in body
+    assert 'data-testid="gauge"' in body and "<svg" in body
+    assert "target 40" in body
+    assert "50 %" in body  # 1 met, 1 breached this week
+    assert "Mia Lefèvre" in body
+
+
+def test_history_lists_versions_and_changes(people, active, client_for):
+    with tenant_context(people.alpha.pk):
+        v2 = services.draft_create(actor=None, organization=people.alpha)
+        mc = MarketingCommitment.objects.for_org(people.alpha).get(version=v2)
+        services.marketing_commitment_update(
+            actor=None, commitment=mc, data={"metric": "mql", "target": 50, "period": "month"}
+        )
+    body = client_for(people.bob).get(url("sla-history")).content.decode()
+    assert "v2" in body and "v1" in body
+    assert "Marketing delivers 50 MQLs per month." in body  # added in v2
+    assert "Marketing delivers 40 MQLs per month." in body  # replaced
+    assert "Mia Lefèvre" in body and "Sam Girard" in body
+
+
+def test_compliance_page(people, active, clocks, client_for):
+    client = client_for(people.vic)
+    response = client.get(url("sla-compliance"))
+    assert response.status_code == 200
+    assert response.context["overall"].met == 1
+    assert response.context["overall"].breached == 1
+    body = response.content.decode()
+    assert "Bob Durand" in body and "50 %" in body
+    assert "<svg" in body and "sla-chart__bar" in body
+    assert "L1" in body  # the breached lead
+    response = client.get(url("sla-compliance") + f"?period=month&owner={people.bob.pk}")
+    assert response.status_code == 200 and response.context["period"] == "month"
+    last_year = (timezone.localdate() - timedelta(days=400)).isoformat()
+    response = client.get(url("sla-compliance") + f"?at={last_year}")
+    assert response.context["overall"].met == 0
+    assert client.get(url("sla-compliance") + "?period=year").status_code == 400
+
+
+# --- The countdown on the leads pages -------------------------------------------------
+
+
+def test_queue_and_lead_page_show_the_countdown(people, active, clocks, client_for):
+    client = client_for(people.alice)
+    body = client.get(reverse("leads-queue", args=["alpha"]) + "?tab=all").content.decode()
+    assert "sla/countdown.js" in body
+    assert "sla-clock--running" in body and "1 h 12 min left" in body
+    assert "sla-clock--breached" in body and "breached 25 min ago" in body
+    lead = clocks["leads"][0]
+    body = client.get(reverse("leads-detail", args=["alpha", lead.pk])).content.decode()
+    assert "met in 40 min" in body
+    badge = client.get(url("sla-lead-clock", lead_id=clocks["leads"][2].pk), **HTMX)
+    assert badge.status_code == 200 and "data-sla-clock" in badge.content.decode()
+
+
+def test_queue_badges_do_not_add_a_query_per_lead(
+    people, active, clocks, client_for, django_assert_max_num_queries
+):
+    client = client_for(people.alice)
+    page = reverse("leads-queue", args=["alpha"]) + "?tab=all&stage=any"
+    client.get(page)
+    with django_assert_max_num_queries(30) as few:
+        client.get(page)
+    org = people.alpha
+    with tenant_context(org.pk):
+        sales = SalesCommitment.objects.for_org(org).get(version=active)
+        now = timezone.now()
+        for i in range(30):
+            lead = Lead.objects.create(organization=org, email=f"more{i}@x.fr", stage=Stage.MQL)
+            Clock.objects.create(
+                organization=org,
+                lead=lead,
+                commitment=sales,
+                status="running",
+                started_at=now,
+                warn_at=now + timedelta(minutes=60),
+                due_at=now + timedelta(minutes=90),
+            )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(page)
+    assert response.content.decode().count("data-sla-clock") >= 30
