@@ -260,7 +260,7 @@ def plan_export(request: HttpRequest, org_slug: str, plan_id: int) -> HttpRespon
                 period.last_day.isoformat(),
                 plan.basis,
                 f"{view.achievement:.2f}",
-                f"{view.multiplier}",
+                f"{view.multiplier.normalize():f}",
                 f"{view.payout:.2f}",
                 view.currency,
                 "final" if view.final else "provisional",

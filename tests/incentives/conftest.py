@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from incentives import services
 from leads import services as lead_services
+from leads.models import Lead
 from smarketing.tenancy.models import ApiKey
 from smarketing.tenancy.services import api_key_create_for_operator
 
@@ -31,14 +32,21 @@ def api_key_client(trio) -> APIClient:
 def won_deal(trio, as_org):
     """``won_deal(owner, amount, closed_at)``: a deal won through the leads services."""
 
+    counter = iter(range(1, 10_000))
+
     def make(owner, amount, closed_at: datetime):
         with as_org(trio.alpha):
+            # The KPI layer's owner segment is the lead's owner: each deal gets a lead.
+            lead = Lead.objects.for_org(trio.alpha).create(
+                email=f"buyer{next(counter)}@client.test", owner=owner, created_at=closed_at
+            )
             deal = lead_services.deal_create(
                 actor=trio.alice_membership,
                 organization=trio.alpha,
                 name=f"Deal {amount}",
                 amount=Decimal(amount),
                 owner=owner,
+                lead=lead,
                 created_at=closed_at,
             )
             return lead_services.deal_update(

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.utils import translation
 
 from incentives import selectors, services
 from incentives.models import Statement
@@ -212,7 +213,7 @@ def test_invalid_plans_are_refused_with_field_errors(trio, as_org, sales_plan, d
 
 def test_describe_lines_reads_like_a_payslip(trio, as_org, sales_plan, won_deal):
     won_deal(trio.bob, "5000", IN_NOV)
-    with as_org(trio.alpha):
+    with as_org(trio.alpha), translation.override("en"):
         bob = _statements(trio, sales_plan)["bob@alpha.test"]
         lines = selectors.describe_lines(sales_plan, bob.lines, "EUR")
     assert lines[0]["amount"] == "5,000.00 EUR"
