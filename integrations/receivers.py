@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import transaction
 
 from leads.models import LifecycleTransition, Stage
@@ -111,7 +113,7 @@ def on_deal_won(sender, *, organization, deal, **kw):
         "deal": {
             "id": deal.pk,
             "name": deal.name,
-            "amount": str(deal.amount),
+            "amount": str(Decimal(deal.amount).quantize(Decimal("0.01"))),
             "currency": deal.currency,
             "stage": deal.stage,
             "closed_at": _iso(deal.closed_at),

@@ -572,7 +572,7 @@ def test_no_push_below_mql(
 # --- Vendor webhooks in -------------------------------------------------------------------------
 
 
-def _signed(body: dict, secret="sk_live_supersecret_123456") -> tuple[bytes, str]:
+def _signed(body: dict, secret="sk_live_supersecret_123456") -> tuple[bytes, str]:  # noqa: S107
     raw = json.dumps(body).encode()
     return raw, hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
