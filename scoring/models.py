@@ -212,22 +212,57 @@ class ScoreContribution(TenantModel):
 
     Replaced wholesale each time the lead is scored. Rules that matched nothing, or
     whose points have decayed to zero, have no line.
+
+    Derived data, rewritten by the hundred thousand after an activation, so its
+    references are not database constraints (no per-row foreign-key checks at commit)
+    and the table has only two indexes (the primary key and the lead). Deletions still
+    cascade through Django for leads and organizations; models and rules are never
+    deleted once they have been active (only drafts are, and drafts have no lines),
+    hence ``DO_NOTHING`` there.
     """
 
     class Kind(models.TextChoices):
         FIT = "fit", _("Fit")
         BEHAVIOUR = "behaviour", _("Behaviour")
 
-    lead = models.ForeignKey(
-        "leads.Lead", on_delete=models.CASCADE, related_name="score_contributions"
+    organization = models.ForeignKey(
+        "tenancy.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="+")
+    lead = models.ForeignKey(
+        "leads.Lead",
+        on_delete=models.CASCADE,
+        related_name="score_contributions",
+        db_constraint=False,
+    )
+    model = models.ForeignKey(
+        ScoringModel,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     kind = models.CharField(max_length=9, choices=Kind.choices)
     fit_rule = models.ForeignKey(
-        FitRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        FitRule,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     behaviour_rule = models.ForeignKey(
-        BehaviourRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        BehaviourRule,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     label = models.CharField(max_length=120)
     # Decayed behaviour points are fractional: thousandths, as the engine sums them.
@@ -240,15 +275,6 @@ class ScoreContribution(TenantModel):
         verbose_name = _("score contribution")
         verbose_name_plural = _("score contributions")
         ordering = ["-points", "kind", "pk"]
-        indexes = [
-            models.Index(fields=["organization", "lead"], name="contribution_lead"),
-            # The decay refresh: which leads still carry behaviour points.
-            models.Index(
-                fields=["organization", "lead"],
-                name="contribution_behaviour",
-                condition=models.Q(kind="behaviour"),
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.points:+} {self.label}"

@@ -25,24 +25,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _lazy
 
-from leads.models import Lead, LifecycleTransition, Stage
-from leads.services import AUTO_MQL_FROM, lead_mark_mql
+from leads.models import Lead, Stage
 from smarketing.tenancy.db import tenant_context
 from smarketing.tenancy.models import Organization
 
-from . import signals
+from . import effects
+from .effects import Outcome
 from .engine import ModelRules, Result, score_lead
 from .inputs import LEAD_VALUES, company_attrs, lead_attrs, load_events
 from .models import RescoreRun, ScoreContribution, ScoringModel
@@ -58,20 +54,6 @@ SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_LIMIT = 5000
 # Hot notifications are for leads sales can still work.
 NO_HOT_NOTIFICATION = frozenset({Stage.DISQUALIFIED})
-
-
-@dataclass
-class Outcome:
-    scored: int = 0
-    skipped: list[int] = field(default_factory=list)
-    mqls: list[int] = field(default_factory=list)
-    hot: list[int] = field(default_factory=list)
-
-    def add(self, other: Outcome) -> None:
-        self.scored += other.scored
-        self.skipped += other.skipped
-        self.mqls += other.mqls
-        self.hot += other.hot
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -231,22 +213,6 @@ def score_batch_python(
 # --- Effects ----------------------------------------------------------------------------
 
 
-def _lead_url(organization: Organization, lead: Lead) -> str:
-    try:
-        return reverse("leads-detail", kwargs={"org_slug": organization.slug, "lead_id": lead.pk})
-    except NoReverseMatch:
-        return ""
-
-
-def _recipients(organization: Organization, lead: Lead) -> list:
-    """The owner; for an unowned lead, whoever assigns leads (the sales managers)."""
-    if lead.owner_id:
-        return [lead.owner_id]
-    from leads.routing import routing_managers  # written alongside; imported when needed
-
-    return routing_managers(organization)
-
-
 def apply_effects(
     *,
     organization: Organization,
@@ -257,104 +223,17 @@ def apply_effects(
     notify_people: bool = True,
     backdate: bool = False,
 ) -> Outcome:
-    """MQL moves, routing and notifications for the leads whose state crossed a line.
-
-    A lead becomes MQL when it meets the definition now and did not with its previous
-    score (judged by ``previous``'s definition after an activation, else ``model``'s):
-    a recycled lead that is still above the threshold must fall under it and cross
-    again, and a manager's move back is not undone by the next event.
-
-    ``notify_people=False`` moves and routes without notifying, and ``backdate`` dates
-    each move at the lead's last event (loading history: the demo).
-    """
-    outcome = Outcome()
-    before = previous or model
-    crossed = [
-        c
-        for c in changes
-        if c.stage in AUTO_MQL_FROM
-        and model.qualifies(c.score, c.grade)
-        and not before.qualifies(c.old_score, c.old_grade)
-    ]
-    became_hot = [c for c in changes if c.hot and not c.old_hot]
-    if not crossed and not became_hot:
-        return outcome
-    from smarketing.notifications.services import notify
-
-    wanted = {c.lead_id for c in crossed} | {c.lead_id for c in became_hot}
-    leads = {
-        lead.pk: lead
-        for lead in Lead.objects.for_org(organization)
-        .filter(pk__in=wanted)
-        .select_related("company", "owner")
-    }
-    for change in crossed:
-        lead = leads.get(change.lead_id)
-        if lead is None:
-            continue
-        lead.organization = organization
-        reason = f"score {change.score} ≥ {model.mql_threshold} (model v{model.version})" + (
-            f", grade {change.grade}" if model.min_fit_grade else ""
-        )
-        at = min(now, lead.last_event_at or now) if backdate else now
-        if not lead_mark_mql(lead=lead, reason=reason, at=at):
-            continue
-        outcome.mqls.append(lead.pk)
-        from leads.routing import route_lead  # written alongside; imported when needed
-
-        route_lead(lead=lead, now=now)
-        if not notify_people:
-            continue
-        transition_pk = (
-            LifecycleTransition.objects.for_org(organization)
-            .filter(lead=lead, to_stage=Stage.MQL)
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        name = lead.full_name or lead.email
-        title = (
-            format_lazy(
-                _lazy("New MQL for you: {name} (score {score})"), name=name, score=change.score
-            )
-            if lead.owner_id
-            else format_lazy(
-                _lazy("New MQL to assign: {name} (score {score})"), name=name, score=change.score
-            )
-        )
-        notify(
-            organization=organization,
-            recipients=_recipients(organization, lead),
-            kind="lead.mql",
-            title=title,
-            body=reason,
-            url=_lead_url(organization, lead),
-            dedupe_key=f"lead.mql:{lead.pk}:{transition_pk or now.isoformat()}",
-        )
-    for change in became_hot:
-        lead = leads.get(change.lead_id)
-        if lead is None:
-            continue
-        lead.organization = organization
-        outcome.hot.append(lead.pk)
-        signals.lead_became_hot.send(
-            sender=Lead, organization=organization, lead=lead, at=change.hot_since
-        )
-        if lead.stage in NO_HOT_NOTIFICATION or not notify_people:
-            continue
-        name = lead.full_name or lead.email
-        notify(
-            organization=organization,
-            recipients=_recipients(organization, lead),
-            kind="lead.hot",
-            title=format_lazy(
-                _lazy("Hot lead: {name} (score {score})"), name=name, score=change.score
-            ),
-            url=_lead_url(organization, lead),
-            # One per hot streak: the streak is named by the moment it started.
-            dedupe_key=f"lead.hot:{lead.pk}:{change.hot_since.isoformat()}",
-        )
-    return outcome
+    """MQL moves, routing, notifications and hot signals, set-based: see
+    ``scoring.effects.apply_effects``."""
+    return effects.apply_effects(
+        organization=organization,
+        model=model,
+        changes=changes,
+        now=now,
+        previous=previous,
+        notify_people=notify_people,
+        backdate=backdate,
+    )
 
 
 # --- Entry points -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from smarketing.tenancy.models import Organization
 from smarketing.tenancy.tasking import tenant_task
 
 from . import pipeline, predictive_tasks  # noqa: F401 (predictive_tasks registers its tasks)
-from .models import RescoreRun, ScoreContribution
+from .models import RescoreRun, ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,10 @@ def sweep_time_dependent_scores(scope: str = "decaying") -> int:
             .distinct()
         )
         if scope != "hot":
+            # Every organization with an active model (a small table); its refresh finds
+            # the leads that carry behaviour points on the contributions' lead index.
             organization_ids |= set(
-                ScoreContribution.unscoped.filter(kind="behaviour")
+                ScoringModel.unscoped.filter(status=ScoringModel.Status.ACTIVE)
                 .order_by()
                 .values_list("organization_id", flat=True)
                 .distinct()
