@@ -49,10 +49,12 @@ def fit_text(text: str, width: float, size: float) -> str:
 
 
 def _svg(width: float, height: float, label: str, body: list[str], css: str = "") -> SafeString:
+    # The natural size in pixels; stylesheets shrink it to its box (max-width: 100%,
+    # height: auto) or stretch it (the TV), the viewBox keeps the proportions.
     classes = " ".join(c for c in ("chart", css) if c)
     return mark_safe(
         f'<svg class="{escape(classes)}" viewBox="0 0 {n(width)} {n(height)}" '
-        f'width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
+        f'width="{n(width)}" height="{n(height)}" preserveAspectRatio="xMidYMid meet" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg" '
         f'font-family="{FONT}">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
@@ -163,7 +165,7 @@ def bar_chart(
         if bar.note:
             body.append(
                 _text(
-                    label_width + track + 16 + len(value) * size * CHAR_WIDTH * 1.05,
+                    label_width + track + 18 + len(value) * size * 0.64,
                     middle,
                     bar.note,
                     size=size * 0.85,

@@ -1,5 +1,5 @@
-"""Pages of the dashboards app, included under ``/o/<slug:org_slug>/dashboard/``. Names are global, prefixed
-``dashboards-``."""
+"""Pages of the dashboards app, included under ``/o/<slug:org_slug>/dashboard/``. Names
+are global, prefixed ``dashboards-``."""
 
 from __future__ import annotations
 
@@ -9,4 +9,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="dashboards-home"),
+    path("panel/<slug:name>/", views.panel, name="dashboards-panel"),
+    path("funnel/", views.funnel_audit, name="dashboards-funnel"),
+    path("attribution/", views.attribution, name="dashboards-attribution"),
 ]
