@@ -482,7 +482,7 @@ def bench_freshness(args, org_id: int, key: str, prod_env: dict) -> dict:
     worker, worker_log = start_worker(prod_env, args.pool, args.concurrency, var / "worker.log")
     state = Freshness()
     run = uuid.uuid4().hex[:8]
-    threads_n, batch = 2, 50
+    threads_n, batch = args.threads, args.batch
     period = threads_n * batch / args.rate  # each thread's period between batches
     stop_at = [0.0]
 
@@ -540,7 +540,8 @@ def bench_freshness(args, org_id: int, key: str, prod_env: dict) -> dict:
         # Warm-up: a few seconds of traffic (the workers import, connect, fill caches).
         stop_at[0] = time.perf_counter() + 5
         warm = [
-            threading.Thread(target=sender, args=(i, time.perf_counter(), "warm")) for i in range(2)
+            threading.Thread(target=sender, args=(i, time.perf_counter(), "warm"))
+            for i in range(threads_n)
         ]
         for t in warm:
             t.start()
@@ -642,6 +643,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="events/s in (b)")
     parser.add_argument("--duration", type=int, default=60, help="seconds of traffic in (b)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="(b): sender threads")
+    parser.add_argument("--batch", type=int, default=50, help="(b): events per request")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument(
@@ -724,7 +727,8 @@ def main() -> None:
         rate = fresh["sent"] / fresh["elapsed"]
         print(
             f"(b) freshness: {fresh['sent']:,} events in {fresh['elapsed']:.1f} s = {rate:,.0f} "
-            f"events/s (batches of 50, 2 threads; gunicorn -w {args.workers}; Celery "
+            f"events/s (batches of {args.batch}, {args.threads} threads; "
+            f"gunicorn -w {args.workers}; Celery "
             f"{args.pool}{'' if args.pool == 'solo' else f' ×{args.concurrency}'})"
         )
         print(

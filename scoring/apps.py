@@ -6,23 +6,25 @@ from django.apps import AppConfig
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-# Lead ids waiting for the current transaction to commit, per organization. Several
-# ingestions in one transaction (a CSV chunk) give one task; ids left by a rolled-back
-# transaction only cost a task that finds their marks gone.
+# Organizations whose leads were marked in the current transaction. Several ingestions
+# in one transaction (a CSV chunk) give one request; a rolled-back transaction only
+# costs a task that finds no marks. (The leads themselves are marked in the database:
+# the task scores every marked lead of the organization.)
 _pending = threading.local()
 
 
 def _flush(organization_id: int) -> None:
-    from .tasks import rescore_leads
+    from .tasks import request_rescore
 
     waiting: dict[int, set[int]] = getattr(_pending, "leads", {})
     lead_ids = waiting.pop(organization_id, None)
     if lead_ids:
-        rescore_leads.delay(organization_id, sorted(lead_ids))
+        request_rescore(organization_id)
 
 
 def on_events_ingested(sender, *, organization, lead_ids, **kwargs) -> None:
-    """A batch was written: score its leads once it commits (one task per batch)."""
+    """A batch was written: once it commits, ask for the organization's marked leads to
+    be scored (coalesced: at most one task waiting per organization)."""
     if not lead_ids:
         return
     waiting = getattr(_pending, "leads", None)

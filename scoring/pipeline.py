@@ -24,6 +24,8 @@ meanwhile (on a database without row locks) stays marked.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,6 +51,9 @@ from .sql import Change, rescore_range
 log = logging.getLogger(__name__)
 
 BATCH = 500  # leads per Python-path batch: one events query each
+LIVE_BATCH = 2000  # marked leads per set-based statement (the live pipeline)
+PENDING_LIMIT = 10000  # marked leads per coalesced task; more: the task goes again
+RULES_CACHE_SIZE = 64
 SQL_CHUNK = 25000  # leads per set-based statement (and per progress step): 4 passes for 100k
 SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_LIMIT = 5000
@@ -63,6 +68,39 @@ def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
 
 def _use_sql() -> bool:
     return connection.vendor == "postgresql"
+
+
+_rules_cache: OrderedDict[tuple, ModelRules] = OrderedDict()
+_rules_lock = threading.Lock()
+
+
+def rules_for(model: ScoringModel) -> ModelRules:
+    """``compile_model``, cached per process for models that have been active: their
+    rules never change (editing makes a new draft), so the live pipeline reads them
+    once per worker rather than twice per task. The key carries the model's own
+    settings too, and the database (tests create and drop theirs)."""
+    if model.status == ScoringModel.Status.DRAFT:
+        return compile_model(model)
+    key = (
+        connection.settings_dict.get("NAME"),
+        model.pk,
+        model.version,
+        model.mql_threshold,
+        model.min_fit_grade,
+        model.decay_half_life_days,
+        tuple(sorted((model.grade_bands or {}).items())),
+    )
+    with _rules_lock:
+        rules = _rules_cache.get(key)
+        if rules is not None:
+            _rules_cache.move_to_end(key)
+            return rules
+    rules = compile_model(model)
+    with _rules_lock:
+        _rules_cache[key] = rules
+        while len(_rules_cache) > RULES_CACHE_SIZE:
+            _rules_cache.popitem(last=False)
+    return rules
 
 
 # --- The Python path --------------------------------------------------------------------
@@ -249,8 +287,9 @@ def _clear_marks(organization_id: int, lead_ids: Sequence[int]) -> None:
 def rescore_leads(
     *, organization: Organization, lead_ids: Iterable[int], now: datetime | None = None
 ) -> Outcome:
-    """Score those of ``lead_ids`` that are still marked (the on-commit task, the
-    sweeper). Runs in the organization's tenant."""
+    """Score those of ``lead_ids`` that are still marked (the coalesced task, the
+    sweeper). Runs in the organization's tenant. On PostgreSQL one set-based statement
+    per ``LIVE_BATCH`` leads (``scoring.sql`` with the ids), elsewhere the engine."""
     now = now or timezone.now()
     ids = sorted({int(i) for i in lead_ids})
     outcome = Outcome()
@@ -260,19 +299,43 @@ def rescore_leads(
     if model is None:
         _clear_marks(organization.pk, ids)  # nothing to score with: do not sweep forever
         return outcome
-    rules = compile_model(model)
-    for batch in _chunks(ids, BATCH):
-        changes, _skipped = score_batch_python(
-            organization_id=organization.pk,
-            model=model,
-            rules=rules,
-            lead_ids=batch,
-            now=now,
-            lead_filter="marked",
-        )
+    rules = rules_for(model)
+    for batch in _chunks(ids, LIVE_BATCH if _use_sql() else BATCH):
+        if _use_sql():
+            changes = rescore_range(
+                organization_id=organization.pk,
+                rules=rules,
+                now=now,
+                lead_ids=batch,
+                lead_filter="marked",
+            )
+        else:
+            changes, _skipped = score_batch_python(
+                organization_id=organization.pk,
+                model=model,
+                rules=rules,
+                lead_ids=batch,
+                now=now,
+                lead_filter="marked",
+            )
         outcome.scored += len(changes)
         outcome.add(apply_effects(organization=organization, model=model, changes=changes, now=now))
     return outcome
+
+
+def rescore_pending_leads(
+    *, organization: Organization, now: datetime | None = None, limit: int = PENDING_LIMIT
+) -> tuple[Outcome, bool]:
+    """Every marked lead of the organization, oldest mark first, up to ``limit`` (the
+    coalesced task). Returns the outcome and whether leads were left for another
+    round."""
+    ids = list(
+        Lead.objects.for_org(organization)
+        .filter(rescore_requested_at__isnull=False)
+        .order_by("rescore_requested_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return rescore_leads(organization=organization, lead_ids=ids, now=now), len(ids) >= limit
 
 
 def marked_lead_ids(
@@ -380,7 +443,7 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
                 run.done = max(run.done, run.total)
                 run.save(update_fields=["status", "finished_at", "done"])
                 return run
-            changes, skipped = _score_chunk(organization, model, compile_model(model), ids, now, "")
+            changes, skipped = _score_chunk(organization, model, rules_for(model), ids, now, "")
             outcome = apply_effects(
                 organization=organization,
                 model=model,
@@ -414,7 +477,7 @@ def rescore_everything_now(
     model = ensure_active_model(organization)
     if model is None:
         return outcome
-    rules = compile_model(model)
+    rules = rules_for(model)
     now = now or timezone.now()
     ids = list(Lead.objects.for_org(organization).order_by("pk").values_list("pk", flat=True))
     for chunk in _chunks(ids, SQL_CHUNK):
@@ -443,7 +506,7 @@ def refresh_scores(*, organization: Organization, scope: str = "decaying") -> Ou
         model = ScoringModel.objects.for_org(org_id).filter(status="active").first()
         if model is None:
             return outcome
-        rules = compile_model(model)
+        rules = rules_for(model)
         leads = Lead.objects.for_org(org_id)
         leads = leads.filter(hot=True) if scope == "hot" else _decaying(leads, org_id)
         ids = list(leads.order_by("pk").values_list("pk", flat=True))

@@ -157,18 +157,29 @@ def rescore_statement(
     organization_id: int,
     rules: ModelRules,
     now: datetime,
-    lo: int,
-    hi: int,
+    lo: int = 0,
+    hi: int = 0,
     lead_filter: str = "",
+    lead_ids: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The statement that scores the leads with ``lo <= id < hi`` (and ``lead_filter``,
-    one of "", "marked", "decaying")."""
+    """The statement that scores the leads with ``lo <= id < hi`` — or, given
+    ``lead_ids``, those leads (the live pipeline: a few hundred leads anywhere in the id
+    range) — and ``lead_filter``, one of "", "marked", "decaying"."""
     p = _Params()
     org = p.add(organization_id, "bigint")
     now_sql = p.add(now, "timestamptz")
     lead_table = Lead._meta.db_table
     contribution_table = ScoreContribution._meta.db_table
-    lo_sql, hi_sql = p.add(lo, "bigint"), p.add(hi, "bigint")
+    if lead_ids is not None:
+        ids_sql = p.add(sorted({int(i) for i in lead_ids}), "bigint[]")
+
+        def scope(column: str) -> str:
+            return f"{column} = ANY({ids_sql})"
+    else:
+        lo_sql, hi_sql = p.add(lo, "bigint"), p.add(hi, "bigint")
+
+        def scope(column: str) -> str:
+            return f"{column} >= {lo_sql} AND {column} < {hi_sql}"
 
     extra = ""
     if lead_filter == "marked":
@@ -187,7 +198,7 @@ def rescore_statement(
             SELECT l.id, l.score AS old_score, l.grade AS old_grade, l.hot AS old_hot,
                    l.stage, {attribute_columns}
             FROM {lead_table} l LEFT JOIN {Company._meta.db_table} c ON c.id = l.company_id
-            WHERE l.organization_id = {org} AND l.id >= {lo_sql} AND l.id < {hi_sql} {extra}
+            WHERE l.organization_id = {org} AND {scope("l.id")} {extra}
             ORDER BY l.id
             FOR NO KEY UPDATE OF l SKIP LOCKED
         )"""
@@ -241,7 +252,7 @@ def rescore_statement(
                 FROM {Event._meta.db_table} e
                 {content_join}
                 WHERE e.organization_id = {org}
-                  AND e.lead_id >= {lo_sql} AND e.lead_id < {hi_sql}
+                  AND {scope("e.lead_id")}
                   AND e.type = ANY({p.add(rules.event_types, "text[]")})
             )"""
         )
@@ -355,8 +366,8 @@ def rescore_statement(
     ctes.append(
         f"""del AS (
             DELETE FROM {contribution_table} sc USING locked k
-            WHERE sc.organization_id = {org} AND sc.lead_id >= {lo_sql}
-              AND sc.lead_id < {hi_sql} AND sc.lead_id = k.id
+            WHERE sc.organization_id = {org} AND {scope("sc.lead_id")}
+              AND sc.lead_id = k.id
         )"""
     )
     ctes.append(
@@ -379,7 +390,7 @@ def rescore_statement(
                 hot_since = f.hot_since, rescore_requested_at = NULL
             FROM final f
             WHERE t.id = f.id AND t.organization_id = {org}
-              AND t.id >= {lo_sql} AND t.id < {hi_sql}
+              AND {scope("t.id")}
               AND (t.score, t.fit, t.grade, t.hot, t.hot_since, t.rescore_requested_at)
                   IS DISTINCT FROM (f.score, f.fit, f.grade, f.hot, f.hot_since,
                                     NULL::timestamptz)
@@ -399,12 +410,14 @@ def rescore_range(
     organization_id: int,
     rules: ModelRules,
     now: datetime,
-    lo: int,
-    hi: int,
+    lo: int = 0,
+    hi: int = 0,
     lead_filter: str = "",
+    lead_ids: Sequence[int] | None = None,
 ) -> list[Change]:
-    """Score the leads ``lo <= id < hi`` of the organization in one statement; return
-    the changes of the leads it could lock (see the module docstring)."""
+    """Score the leads ``lo <= id < hi`` (or ``lead_ids``) of the organization in one
+    statement; return the changes of the leads it could lock (see the module
+    docstring)."""
     if connection.vendor != "postgresql":
         raise RuntimeError("scoring.sql needs PostgreSQL; use the Python path elsewhere")
     sql, params = rescore_statement(
@@ -414,6 +427,7 @@ def rescore_range(
         lo=lo,
         hi=hi,
         lead_filter=lead_filter,
+        lead_ids=lead_ids,
     )
     with connection.cursor() as cursor:
         # This transaction only: hash a chunk's events in memory, not on disk; and no JIT —

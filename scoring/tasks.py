@@ -1,8 +1,10 @@
 """Celery entry points of the scoring app: thin, ids in, ``scoring.pipeline`` works.
 
-- ``rescore_leads`` (queue ``scoring``): the leads of one ingested batch, dispatched on
-  commit by the ``events_ingested`` receiver (scoring/apps.py). Safe to run twice: it
-  only scores leads still marked, so it acknowledges late.
+- ``rescore_pending`` (queue ``scoring``): every marked lead of one organization,
+  requested on commit by the ``events_ingested`` receiver (scoring/apps.py) through
+  ``request_rescore`` — at most one waiting per organization (a Redis ``SET NX`` key
+  the task deletes when it starts). Safe to run twice: it only scores leads still
+  marked, so it acknowledges late.
 - ``sweep_marked_leads`` (beat, every 30 s): leads marked for more than 30 s lost their
   task (worker or Redis down): re-scored per organization; re-score runs whose task was
   lost or whose worker died are dispatched again.
@@ -18,6 +20,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import Lead
@@ -32,9 +36,68 @@ from .models import RescoreRun, ScoringModel
 log = logging.getLogger(__name__)
 
 
+# --- The live pipeline: one task in flight per organization -----------------------------
+
+PENDING_KEY_TTL = 120  # seconds; a lost task's key expires (the sweeper covers meanwhile)
+_redis_client = None
+
+
+def _redis():
+    """The Redis client of the coalescing keys; None without Redis (embedded mode)."""
+    global _redis_client
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _redis_client
+
+
+def _pending_key(organization_id: int) -> str:
+    database = connection.settings_dict.get("NAME") or ""
+    return f"smarketing:scoring:pending:{database}:{int(organization_id)}"
+
+
+def request_rescore(organization_id: int) -> bool:
+    """Ask for the organization's marked leads to be scored (after an ingestion
+    commits). At most one task waits per organization: ``SET NX`` on a key that the
+    task deletes when it starts, then it scores *every* marked lead of the
+    organization. A mark committed before that deletion is seen by the task; one
+    committed after it sets the key again and dispatches the next task. So 1,000
+    events/s become a few tasks/s, not 20. Returns whether a task was dispatched."""
+    client = _redis()
+    if client is not None and not client.set(
+        _pending_key(organization_id), "1", nx=True, ex=PENDING_KEY_TTL
+    ):
+        return False
+    try:
+        rescore_pending.delay(organization_id)
+    except Exception:
+        if client is not None:  # nothing was queued: let the next ingestion ask again
+            client.delete(_pending_key(organization_id))
+        raise
+    return True
+
+
+@tenant_task(queue="scoring", acks_late=True)
+def rescore_pending(organization) -> int:
+    """Score every marked lead of the organization; return how many were scored."""
+    client = _redis()
+    if client is not None:
+        # First, before reading any mark: see ``request_rescore``.
+        client.delete(_pending_key(organization.pk))
+    outcome, more = pipeline.rescore_pending_leads(organization=organization)
+    if more:
+        transaction.on_commit(lambda: request_rescore(organization.pk), robust=True)
+    return outcome.scored
+
+
 @tenant_task(queue="scoring", acks_late=True)
 def rescore_leads(organization, lead_ids: list[int]) -> int:
-    """Score the still-marked leads among ``lead_ids``; return how many were scored."""
+    """Score the still-marked leads among ``lead_ids``; return how many were scored.
+    (The per-batch task of earlier releases; messages already queued still work.)"""
     return pipeline.rescore_leads(organization=organization, lead_ids=lead_ids).scored
 
 

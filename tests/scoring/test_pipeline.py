@@ -71,23 +71,43 @@ def test_the_newest_hot_lead_comes_first(trio, template):
         ]
 
 
-def test_the_ingest_signal_dispatches_one_task_per_batch(
-    trio, template, eager, django_capture_on_commit_callbacks, monkeypatch
+def test_ingestions_are_coalesced_into_one_task_per_organization(
+    trio, template, django_capture_on_commit_callbacks, monkeypatch
 ):
     calls = []
-    real = tasks.rescore_leads.delay
-    monkeypatch.setattr(
-        tasks.rescore_leads, "delay", lambda *args: (calls.append(args), real(*args))
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        ingest(
-            trio.alpha,
-            [pricing(f"p{n}@x.fr", ago) for n in range(3) for ago in (3 * DAY, 2 * DAY, DAY)],
-        )
-    assert len(calls) == 1
-    org_id, lead_ids = calls[0]
-    assert org_id == trio.alpha.pk and len(lead_ids) == 3
+    monkeypatch.setattr(tasks.rescore_pending, "delay", lambda *args: calls.append(args))
+    tasks._redis().delete(tasks._pending_key(trio.alpha.pk))
+    for n in range(3):  # three batches, three transactions, before any task starts
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest(trio.alpha, [pricing(f"p{n}@x.fr", ago) for ago in (3 * DAY, 2 * DAY, DAY)])
+    assert calls == [(trio.alpha.pk,)]
+
+    # The task starts: it frees the key, then scores every marked lead of alpha.
+    assert tasks.rescore_pending(trio.alpha.pk) == 3
     assert all(lead_of(trio.alpha, f"p{n}@x.fr").hot for n in range(3))
+    with tenant_context(trio.alpha.pk):
+        assert not Lead.objects.for_org(trio.alpha).filter(rescore_requested_at__isnull=False)
+    # The next ingestion asks again.
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(trio.alpha, [pricing("p0@x.fr", timedelta(hours=1))])
+    assert calls == [(trio.alpha.pk,), (trio.alpha.pk,)]
+    tasks._redis().delete(tasks._pending_key(trio.alpha.pk))
+
+
+def test_a_task_with_more_marked_leads_than_its_limit_asks_again(
+    trio, template, django_capture_on_commit_callbacks, monkeypatch
+):
+    ingest(trio.alpha, [pricing(f"m{n}@x.fr", DAY) for n in range(5)])
+    asked = []
+    monkeypatch.setattr(tasks, "request_rescore", lambda org_id: asked.append(org_id))
+    with tenant_context(trio.alpha.pk):
+        outcome, more = pipeline.rescore_pending_leads(organization=trio.alpha, limit=3)
+        assert (outcome.scored, more) == (3, True)
+        marked = Lead.objects.for_org(trio.alpha).filter(rescore_requested_at__isnull=False)
+        assert marked.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.rescore_pending(trio.alpha.pk) == 2
+    assert asked == []  # two left, under the limit: done
 
 
 # --- Explanation ------------------------------------------------------------------------
