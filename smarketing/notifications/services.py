@@ -6,6 +6,8 @@ Delivery guarantees:
   and rows are inserted with ``ON CONFLICT DO NOTHING``, so two concurrent ``notify``
   calls for the same event create one row; only the rows actually inserted are returned
   and e-mailed.
+- **Chat once per event.** The organization's chat webhook (Slack/Teams, ``chat.py``)
+  gets one message per ``notify`` call of a kind it wants, deduplicated on the key.
 - **E-mail after commit.** New rows that should be e-mailed are marked ``pending``; the
   send task is dispatched with ``transaction.on_commit``. The sender claims each row
   with a compare-and-swap ``UPDATE ... WHERE email_status = 'pending'``, so a second
@@ -139,7 +141,7 @@ def notify(
             "notify() for another organization than the current tenant", code="wrong_tenant"
         )
     with tenant_context(organization.pk):
-        return _notify(
+        created = _notify(
             organization=organization,
             recipients=recipients,
             kind=kind,
@@ -149,6 +151,27 @@ def notify(
             dedupe_key=dedupe_key,
             email=email,
         )
+        _enqueue_chat(organization, kind, title, body, url, dedupe_key)
+        return created
+
+
+def _enqueue_chat(organization, kind, title, body, url, dedupe_key) -> None:
+    """The organization's chat channel gets the event once (not once per recipient);
+    a failure there never undoes the in-app notifications."""
+    from . import chat
+
+    try:
+        with transaction.atomic():
+            chat.enqueue(
+                organization=organization,
+                kind=kind,
+                title=title,
+                body=body,
+                url=url,
+                dedupe_key=dedupe_key,
+            )
+    except Exception:
+        log.exception("chat webhook: could not queue %s %s", kind, dedupe_key)
 
 
 def _notify(

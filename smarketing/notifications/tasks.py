@@ -72,3 +72,50 @@ app.conf.beat_schedule["notifications-sweep-emails"] = {
     "schedule": 60.0,
     "options": {"queue": "default", "expires": 55},
 }
+
+
+@tenant_task(queue="default")
+def deliver_chat(organization, delivery_ids: list[int]) -> int:
+    """Send these chat messages if still pending and due (a duplicate task finds them
+    claimed); failures go back to pending with back-off for the sweeper."""
+    from . import chat
+
+    return sum(
+        1 for pk in delivery_ids if chat.deliver(organization=organization, delivery_id=int(pk))
+    )
+
+
+@shared_task(name="smarketing.notifications.tasks.sweep_chat_deliveries", queue="default")
+def sweep_chat_deliveries() -> int:
+    """Every 30 s: send chat messages that are due (retries, lost tasks, dead workers).
+    The system context only finds the organizations (partial index); each runs under
+    its own tenant."""
+    from . import chat
+    from .models import ChatDelivery
+
+    now = timezone.now()
+    with system_context("chat sweeper: organizations with due deliveries", routine=True):
+        organization_ids = list(
+            ChatDelivery.unscoped.filter(
+                status__in=[ChatDelivery.Status.PENDING, ChatDelivery.Status.SENDING],
+                next_attempt_at__lte=now,
+            )
+            .order_by()
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    sent = 0
+    for organization in Organization.objects.filter(pk__in=organization_ids).order_by("pk"):
+        with tenant_context(organization.pk):
+            due = chat.due_deliveries(organization=organization, now=now)
+        for pk in due:
+            with tenant_context(organization.pk):
+                sent += chat.deliver(organization=organization, delivery_id=pk)
+    return sent
+
+
+app.conf.beat_schedule["notifications-sweep-chat"] = {
+    "task": "smarketing.notifications.tasks.sweep_chat_deliveries",
+    "schedule": 30.0,
+    "options": {"queue": "default", "expires": 25},
+}

@@ -10,5 +10,6 @@ urlpatterns = [
     path("bell/", views.bell, name="bell"),
     path("read-all/", views.read_all, name="read-all"),
     path("preferences/", views.preferences, name="preferences"),
+    path("chat-webhook/", views.chat_webhook, name="chat-webhook"),
     path("<int:pk>/read/", views.read, name="read"),
 ]
