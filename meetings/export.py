@@ -24,7 +24,7 @@ def _day(value: str | None) -> str:
 
 def to_markdown(meeting: Meeting) -> str:
     pack = meeting.snapshot or {}
-    period = pack.get("period") or {}
+    period = pack.get("reviewed") or {}
     lines = [
         "# "
         + _("Smarketing meeting · week of %(day)s")

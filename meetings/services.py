@@ -205,6 +205,12 @@ def build_pack(organization: Organization, *, week_start: date, now: datetime) -
         "generated_at": now.isoformat(),
         "week_start": week_start.isoformat(),
         "currency": organization.currency,
+        # The reviewed week, inclusive dates (our own key: stable whatever the KPI
+        # layer's period format).
+        "reviewed": {
+            "first_day": period.first_day.isoformat(),
+            "last_day": period.last_day.isoformat(),
+        },
         "period": report["period"],
         "previous_period": report["previous_period"],
         "current": report["current"],
