@@ -284,14 +284,18 @@ class ConnectorClient:
 
     def save_state(self, **values: Any) -> None:
         """Keep values (tokens…) on the connection across runs, encrypted."""
+        from smarketing.tenancy.db import tenant_context
+
         from .models import Connection
 
         state = dict(self.connection.state)
         state.update(values)
         self.connection.set_state(state)
-        Connection.objects.for_org(self.connection.organization_id).filter(
-            pk=self.connection.pk
-        ).update(state_encrypted=self.connection.state_encrypted)
+        org_id = self.connection.organization_id
+        with tenant_context(org_id):  # the sync calls vendors outside any transaction
+            Connection.objects.for_org(org_id).filter(pk=self.connection.pk).update(
+                state_encrypted=self.connection.state_encrypted
+            )
 
     # -- Calls ------------------------------------------------------------------------
 
@@ -429,11 +433,17 @@ class ConnectorClient:
         self.logs.append(PendingLog(level=level, kind=kind, message=message[:2000]))
 
     def flush_logs(self) -> int:
-        """Write the pending log rows (inside the connection's tenant)."""
+        """Write the pending log rows (in the connection's tenant)."""
+        from smarketing.tenancy.db import tenant_context
+
         from .models import ConnectionLog
 
         if not self.logs:
             return 0
+        with tenant_context(self.connection.organization_id):
+            return self._write_logs(ConnectionLog)
+
+    def _write_logs(self, ConnectionLog) -> int:
         rows = [
             ConnectionLog(
                 organization_id=self.connection.organization_id,

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY = timedelta(minutes=5)
 PUSH_RETRIES = 6
+SHORT_RETRY = timedelta(minutes=10)
 
 
 @shared_task(name="integrations.tasks.sync_connection", queue="ingest")
@@ -101,7 +102,16 @@ def push_lead(self, organization_id: int, connection_id: int, lead_id: int, chan
 
 @shared_task(name="integrations.tasks.send_deliveries", queue="default")
 def send_deliveries(organization_id: int, delivery_ids: list[int]) -> int:
+    """Attempt each; a retry due within ``SHORT_RETRY`` (the 5 s and 5 min steps) gets
+    its own delayed task, later ones are the sweeper's."""
     results = webhooks_out.send(organization_id, delivery_ids)
+    now = timezone.now()
+    for result in results:
+        if result.next_attempt_at is not None and result.next_attempt_at - now <= SHORT_RETRY:
+            countdown = max(1.0, (result.next_attempt_at - now).total_seconds())
+            send_deliveries.apply_async(
+                (organization_id, [result.delivery_id]), countdown=countdown
+            )
     return sum(1 for r in results if r.status == WebhookDelivery.Status.DELIVERED)
 
 

@@ -503,6 +503,7 @@ class AttemptResult:
     status: str  # delivered, failed, dead, skipped
     status_code: int | None = None
     error: str = ""
+    next_attempt_at: datetime | None = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -657,7 +658,13 @@ def record(
         )
         if disabled:
             _notify_disabled(subscription, now)
-    return AttemptResult(delivery_id, delivery.status, code, delivery.last_error)
+    return AttemptResult(
+        delivery_id,
+        delivery.status,
+        code,
+        delivery.last_error,
+        delivery.next_attempt_at if delivery.status == WebhookDelivery.Status.FAILED else None,
+    )
 
 
 def _notify_disabled(subscription: WebhookSubscription, now: datetime) -> None:
