@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ from . import selectors
 from .models import Clock
 
 TEMPLATE = "sla/_countdown.html"
+OPEN = (Clock.Status.RUNNING, Clock.Status.WARNED)
 STYLES = ["sla/sla.css"]
 SCRIPTS = ["sla/countdown.js"]
 
@@ -88,6 +91,34 @@ def countdown(clock: Clock, *, now: datetime, spec: cal.CalendarSpec | None) -> 
     )
 
 
+def most_urgent_clocks(organization: Any, lead_ids: Sequence[int]) -> dict[int, Clock]:
+    """``{lead_id: clock}`` in ONE query: the lead's open clock due soonest, else its
+    latest breach nobody answered yet (an old breach must not hide a running clock)."""
+    if not lead_ids:
+        return {}
+    is_open = Q(status__in=OPEN)
+    ranked = (
+        Clock.objects.for_org(organization)
+        .filter(lead_id__in=list(lead_ids))
+        .filter(is_open | Q(status=Clock.Status.BREACHED, touched_at=None))
+        .select_related("commitment")
+        .annotate(
+            urgency=Window(
+                RowNumber(),
+                partition_by=[F("lead_id")],
+                order_by=[
+                    Case(When(is_open, then=Value(0)), default=Value(1)).asc(),
+                    Case(When(is_open, then=F("due_at"))).asc(nulls_last=True),
+                    F("due_at").desc(),
+                    F("pk").desc(),
+                ],
+            )
+        )
+        .filter(urgency=1)
+    )
+    return {clock.lead_id: clock for clock in ranked}
+
+
 def _needs_calendar(clocks: Sequence[Clock]) -> bool:
     return any(c.commitment.business_time for c in clocks)
 
@@ -98,7 +129,7 @@ def countdowns(organization: Any, leads: Sequence[Any], *, now: datetime | None 
     Two queries at most (the clocks; the calendar when a clock counts business hours)."""
     now = now or timezone.now()
     ids = [lead.pk for lead in leads]
-    found = selectors.clocks_for_leads(organization, ids)
+    found = most_urgent_clocks(organization, ids)
     if len(ids) == 1 and not found:
         latest = selectors.lead_clocks(organization, ids[0])[:1]
         found = {clock.lead_id: clock for clock in latest}

@@ -67,7 +67,7 @@ def _positive(label, help_text: Any = "", *, minimum: int = 1, maximum: int | No
 
 
 class TermsForm(forms.Form):
-    title = forms.CharField(label=_("Title"), max_length=200, required=False)
+    title = forms.CharField(label=_("Title"), max_length=200)
     preamble = forms.CharField(
         label=_("Preamble"),
         required=False,

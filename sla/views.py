@@ -308,6 +308,7 @@ class Gauge:
     target_x: float
     expected: str
     percent: str
+    last_day: Any  # the period's last day (its end is exclusive)
 
 
 def _gauge(p) -> Gauge:
@@ -331,6 +332,7 @@ def _gauge(p) -> Gauge:
         target_x=x(p.target),
         expected=f"{p.expected:.1f}".removesuffix(".0"),
         percent="" if p.attainment is None else f"{round(p.attainment * 100)}",
+        last_day=timezone.localtime(p.period_end - timedelta(seconds=1)).date(),
     )
 
 
@@ -338,7 +340,7 @@ def _series_chart(points: list) -> dict[str, Any] | None:
     """Vertical bars of compliance per week or month, 0–100 %, with a 100 % line."""
     if not points:
         return None
-    height, top, bottom, left, bar, gap = 170, 14, 28, 34, 30, 14
+    height, top, bottom, left, bar, gap = 170, 16, 28, 46, 30, 14
     plot = height - top - bottom
     bars = []
     for i, point in enumerate(points):

@@ -40,3 +40,23 @@ def percent(rate: Any) -> str:
     value = round(float(rate) * 100, 1)
     text = formats.number_format(value, 0 if value == int(value) else 1)
     return f"{text} %"
+
+
+@register.filter
+def commitment_name(commitment: Any) -> str:
+    """A sales commitment in a few words: its label, else "New MQL · 8 h"."""
+    if commitment is None:
+        return ""
+    if commitment.label:
+        return commitment.label
+    from leads.models import EventType
+
+    if commitment.trigger == "became_mql":
+        what = _("New MQL")
+    elif commitment.trigger == "became_hot":
+        what = _("Hot lead")
+    elif commitment.event_type in EventType.values:
+        what = str(EventType(commitment.event_type).label)
+    else:
+        what = commitment.event_type.removeprefix("custom:").replace("_", " ")
+    return f"{what} · {duration(commitment.response_minutes)}"
