@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("sla/clocks", api.ClockListView.as_view(), name="api-sla-clocks"),
+    path("sla/contract", api.ContractView.as_view(), name="api-sla-contract"),
+    path("sla/commitments", api.CommitmentsView.as_view(), name="api-sla-commitments"),
+]

@@ -642,16 +642,16 @@ def trigger_text(trigger: str, event_type: str = "") -> str:
 
 def render_terms_text(version: ContractVersion, data: dict[str, Any], language: str) -> str:
     """The signed text both heads saw, in the organization's language."""
-    weekday_names = [
-        _("Monday"),
-        _("Tuesday"),
-        _("Wednesday"),
-        _("Thursday"),
-        _("Friday"),
-        _("Saturday"),
-        _("Sunday"),
-    ]
     with translation.override(language):
+        weekday_names = [
+            _("Monday"),
+            _("Tuesday"),
+            _("Wednesday"),
+            _("Thursday"),
+            _("Friday"),
+            _("Saturday"),
+            _("Sunday"),
+        ]
         lines = [f"{data['title']} — v{data['version']}", ""]
         if data["preamble"]:
             lines += [data["preamble"].strip(), ""]

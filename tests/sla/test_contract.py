@@ -1,0 +1,270 @@
+"""The contract: drafts, the two signatures, signed terms that never change, the calendar."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from sla import selectors, services
+from sla.models import BusinessCalendar, ContractVersion, Holiday, SalesCommitment
+from smarketing.notifications.models import Notification
+from smarketing.tenancy.db import tenant_context
+from smarketing.tenancy.permissions import PermissionDenied, Role
+from tests.factories import MembershipFactory, UserFactory
+
+from .conftest import make_draft, paris, sign_both
+
+pytestmark = pytest.mark.django_db
+
+
+def _kinds(org, kind):
+    with tenant_context(org.pk):
+        return sorted(
+            Notification.objects.for_org(org)
+            .filter(kind=kind)
+            .values_list("recipient_id", flat=True)
+        )
+
+
+def test_signing_by_both_heads_activates_the_version(trio, heads, draft):
+    at = paris(2026, 1, 5, 10)
+    with tenant_context(trio.alpha.pk):
+        services.sign(version=draft, user=heads.mia, side="marketing", at=at)
+    assert _kinds(trio.alpha, "sla.signature") == sorted([heads.mia.pk, heads.sam.pk])
+    with tenant_context(trio.alpha.pk):
+        version = services.sign(version=draft, user=heads.sam, side="sales", at=at)
+        active = selectors.active_version(trio.alpha)
+    assert active.pk == draft.pk and version.status == ContractVersion.Status.ACTIVE
+    assert (
+        version.marketing_signed_by_id == heads.mia.pk
+        and version.sales_signed_by_id == heads.sam.pk
+    )
+    assert version.activated_at == at and len(version.terms_hash) == 64
+    assert "120" in version.signed_text and "Monday: 09:00–18:00" in version.signed_text
+    with tenant_context(trio.alpha.pk):
+        assert services.verify_terms(version)
+    assert _kinds(trio.alpha, "sla.contract_signed") == sorted([heads.mia.pk, heads.sam.pk])
+
+
+def test_contract_signed_is_sent_once(trio, heads, draft):
+    from sla import signals
+
+    received = []
+
+    def receiver(sender, organization, version, **kwargs):
+        received.append((organization.pk, version.pk))
+
+    signals.contract_signed.connect(receiver)
+    try:
+        sign_both(draft, heads)
+    finally:
+        signals.contract_signed.disconnect(receiver)
+    assert received == [(trio.alpha.pk, draft.pk)]
+
+
+def test_a_new_version_copies_the_active_one_and_supersedes_it(trio, heads, signed):
+    with tenant_context(trio.alpha.pk):
+        v2 = services.draft_create(actor=heads.sam_membership, organization=trio.alpha)
+        assert services.draft_create(actor=heads.sam_membership, organization=trio.alpha) == v2
+        assert v2.number == 2 and v2.status == ContractVersion.Status.DRAFT
+        sales = list(SalesCommitment.objects.for_org(trio.alpha).filter(version=v2))
+        assert [c.response_minutes for c in sales] == [240, 120, 60]
+        services.sales_commitment_update(
+            actor=heads.sam_membership,
+            commitment=sales[1],
+            data={"trigger": "event", "event_type": "demo_request", "response_minutes": 60},
+        )
+    sign_both(v2, heads, at=paris(2026, 2, 1, 9))
+    with tenant_context(trio.alpha.pk):
+        v1 = ContractVersion.objects.for_org(trio.alpha).get(pk=signed.pk)
+        assert v1.status == ContractVersion.Status.SUPERSEDED and v1.superseded_at
+        assert selectors.active_version(trio.alpha).pk == v2.pk
+        # v1's terms are untouched.
+        assert [c.response_minutes for c in v1.sales_commitments.order_by("position")] == [
+            240,
+            120,
+            60,
+        ]
+
+
+def test_signed_terms_never_change(trio, heads, signed):
+    with tenant_context(trio.alpha.pk):
+        commitment = signed.sales_commitments.first()
+        marketing = signed.marketing_commitments.first()
+    attempts = [
+        lambda: services.version_update(actor=heads.sam_membership, version=signed, title="x"),
+        lambda: services.sales_commitment_add(
+            actor=heads.sam_membership,
+            version=signed,
+            data={"trigger": "became_hot", "response_minutes": 5},
+        ),
+        lambda: services.sales_commitment_update(
+            actor=heads.sam_membership,
+            commitment=commitment,
+            data={"trigger": "became_mql", "response_minutes": 1},
+        ),
+        lambda: services.sales_commitment_remove(actor=heads.sam_membership, commitment=commitment),
+        lambda: services.marketing_commitment_update(
+            actor=heads.mia_membership,
+            commitment=marketing,
+            data={"metric": "mql", "target": 1, "period": "week"},
+        ),
+        lambda: services.marketing_commitment_remove(
+            actor=heads.mia_membership, commitment=marketing
+        ),
+        lambda: services.draft_discard(actor=heads.mia_membership, version=signed),
+    ]
+    for attempt in attempts:
+        with tenant_context(trio.alpha.pk), pytest.raises(services.SlaError) as error:
+            attempt()
+        assert error.value.status == 409 and error.value.code == "signed"
+    with tenant_context(trio.alpha.pk):
+        assert services.verify_terms(ContractVersion.objects.for_org(trio.alpha).get(pk=signed.pk))
+
+
+def test_a_half_signed_draft_is_frozen(trio, heads, draft):
+    with tenant_context(trio.alpha.pk):
+        services.sign(version=draft, user=heads.mia, side="marketing")
+        with pytest.raises(services.SlaError) as error:
+            services.version_update(actor=heads.mia_membership, version=draft, title="changed")
+    assert error.value.status == 409
+
+
+def test_signing_roles(trio, heads, draft):
+    with tenant_context(trio.alpha.pk):
+        for user, side in (
+            (heads.sam, "marketing"),
+            (heads.mia, "sales"),
+            (trio.alice, "marketing"),  # the owner is not a head of a team
+            (trio.bob, "sales"),
+            (trio.charlie, "sales"),  # not even a member
+        ):
+            with pytest.raises(services.SlaError) as error:
+                services.sign(version=draft, user=user, side=side)
+            assert error.value.status == 403
+        with pytest.raises(services.SlaError):
+            services.sign(version=draft, user=heads.mia, side="legal")
+        services.sign(version=draft, user=heads.mia, side="marketing")
+        with pytest.raises(services.SlaError) as error:
+            services.sign(version=draft, user=heads.mia, side="marketing")
+        assert error.value.code == "already_signed"
+
+
+def test_one_person_cannot_sign_for_both_teams(trio, heads, draft):
+    """Even if a role change lets the same person hold the other signing role later."""
+    with tenant_context(trio.alpha.pk):
+        services.sign(version=draft, user=heads.mia, side="marketing")
+        type(heads.mia_membership).objects.for_org(trio.alpha).filter(user=heads.mia).update(
+            role=Role.SALES_MANAGER
+        )
+        with pytest.raises(services.SlaError) as error:
+            services.sign(version=draft, user=heads.mia, side="sales")
+    assert error.value.code == "same_signer"
+
+
+def test_an_empty_draft_cannot_be_signed(trio, heads):
+    version = make_draft(trio.alpha, trio.alice_membership, marketing=[], sales=[])
+    with tenant_context(trio.alpha.pk), pytest.raises(services.SlaError) as error:
+        services.sign(version=version, user=heads.mia, side="marketing")
+    assert error.value.code == "empty"
+
+
+def test_editing_needs_sla_manage(trio, draft):
+    with tenant_context(trio.alpha.pk), pytest.raises(PermissionDenied):
+        services.version_update(actor=trio.bob_membership, version=draft, title="mine")
+
+
+def test_commitments_are_validated(trio, draft):
+    bad = [
+        {"metric": "leads", "target": 10, "period": "month"},
+        {"metric": "mql", "target": 0, "period": "month"},
+        {"metric": "mql", "target": 10, "period": "year"},
+    ]
+    with tenant_context(trio.alpha.pk):
+        for data in bad:
+            with pytest.raises(services.SlaError):
+                services.marketing_commitment_add(
+                    actor=trio.alice_membership, version=draft, data=data
+                )
+        for data in (
+            {"trigger": "event", "event_type": "nope", "response_minutes": 60},
+            {"trigger": "became_mql", "response_minutes": -1},
+            {"trigger": "became_mql", "response_minutes": 60, "warn_percent": 100},
+        ):
+            with pytest.raises(services.SlaError):
+                services.sales_commitment_add(actor=trio.alice_membership, version=draft, data=data)
+
+
+# --- the calendar ---------------------------------------------------------------------
+
+
+def test_a_french_organization_gets_french_holidays_for_two_years(trio):
+    with tenant_context(trio.alpha.pk):
+        calendar = services.calendar_ensure(organization=trio.alpha, now=paris(2026, 3, 1))
+        days = set(Holiday.objects.for_org(trio.alpha).values_list("day", flat=True))
+    assert calendar.time_zone == "Europe/Paris" and calendar.holiday_country == "FR"
+    assert {date(2026, 5, 1), date(2026, 7, 14), date(2027, 5, 1), date(2027, 12, 25)} <= days
+    assert len(days) == 22  # 11 a year
+
+
+def test_another_organization_gets_no_holidays(trio):
+    from tests.factories import OrganizationFactory
+
+    org = OrganizationFactory(slug="nyc", time_zone="America/New_York", language="en")
+    with tenant_context(org.pk):
+        calendar = services.calendar_ensure(organization=org)
+        assert calendar.time_zone == "America/New_York" and calendar.holiday_country == ""
+        assert not Holiday.objects.for_org(org).exists()
+
+
+def test_the_calendar_is_editable(trio):
+    actor = trio.alice_membership
+    with tenant_context(trio.alpha.pk):
+        services.calendar_update(
+            actor=actor,
+            organization=trio.alpha,
+            weekly_hours={"0": [["08:00", "12:00"], ["14:00", "17:00"]], "5": [["10:00", "12:00"]]},
+        )
+        holiday = services.holiday_add(
+            actor=actor, organization=trio.alpha, day=date(2026, 8, 14), name="Pont"
+        )
+        with pytest.raises(services.SlaError):
+            services.holiday_add(actor=actor, organization=trio.alpha, day=date(2026, 8, 14))
+        spec = selectors.calendar_spec(trio.alpha)
+        assert spec.week[0] == ((480, 720), (840, 1020)) and spec.week[1] == ()
+        assert date(2026, 8, 14) in spec.holidays
+        services.holiday_remove(actor=actor, holiday=holiday)
+        assert date(2026, 8, 14) not in selectors.calendar_spec(trio.alpha).holidays
+        for bad in ({"0": [["18:00", "09:00"]]}, {"0": [["9", "10"]]}, {}):
+            with pytest.raises(services.SlaError):
+                services.calendar_update(actor=actor, organization=trio.alpha, weekly_hours=bad)
+        with pytest.raises(services.SlaError):
+            services.calendar_update(actor=actor, organization=trio.alpha, time_zone="Mars/Base")
+        with pytest.raises(PermissionDenied):
+            services.calendar_update(
+                actor=trio.bob_membership, organization=trio.alpha, time_zone="UTC"
+            )
+        assert BusinessCalendar.objects.for_org(trio.alpha).count() == 1
+
+
+def test_the_terms_hash_is_the_sha256_of_canonical_terms(trio, heads, signed):
+    import hashlib
+    import json
+
+    with tenant_context(trio.alpha.pk):
+        version = ContractVersion.objects.for_org(trio.alpha).get(pk=signed.pk)
+        data = services.terms(version)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert version.terms_hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert [c["response_minutes"] for c in data["sales"]] == [240, 120, 60]
+
+
+def test_a_second_marketing_head_may_sign_a_later_version(trio, heads, signed):
+    other = UserFactory(email="max@alpha.test")
+    MembershipFactory(organization=trio.alpha, user=other, role=Role.MARKETING_MANAGER)
+    with tenant_context(trio.alpha.pk):
+        v2 = services.draft_create(actor=heads.mia_membership, organization=trio.alpha)
+        services.sign(version=v2, user=other, side="marketing")
+        version = services.sign(version=v2, user=heads.sam, side="sales")
+    assert version.status == ContractVersion.Status.ACTIVE
