@@ -317,8 +317,57 @@ def _money(value: Any) -> Decimal:
     return (Decimal(value or 0)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _cache_seconds(period: Period) -> int:
+    """How long a computed KpiSet is reused: briefly while the period is ongoing (the
+    dashboard, the TV and the API poll the same figures), longer once it is over (its
+    days only change when the rollups are rebuilt). Off in tests unless set."""
+    from django.conf import settings
+
+    ongoing = period.end > timezone.now()
+    name = "DASHBOARDS_KPI_CACHE_SECONDS" if ongoing else "DASHBOARDS_KPI_CACHE_CLOSED_SECONDS"
+    default = 0 if getattr(settings, "TESTING", False) else (20 if ongoing else 300)
+    return int(getattr(settings, name, default))
+
+
+def _cached(kind: str, organization: Organization, period: Period, segment: Segment, fn, *extra):
+    from django.core.cache import cache
+    from django.utils import translation
+
+    seconds = _cache_seconds(period)
+    if not seconds:
+        return fn()
+    key = ":".join(
+        str(part)
+        for part in (
+            "kpis",
+            kind,
+            organization.pk,
+            period.start.timestamp(),
+            period.end.timestamp(),
+            segment.source,
+            segment.campaign_id or "",
+            segment.owner_id or "",
+            segment.grade,
+            translation.get_language() or "",  # labels (reasons, stages) are translated
+            *extra,
+        )
+    )
+    value = cache.get(key)
+    if value is None:
+        value = fn()
+        cache.set(key, value, seconds)
+    return value
+
+
 def compute(organization: Organization, period: Period, segment: Segment = Segment()) -> KpiSet:
-    """Every KPI of SPEC.md §4 for ``period`` and ``segment``."""
+    """Every KPI of SPEC.md §4 for ``period`` and ``segment`` (reused for a few seconds,
+    see ``_cache_seconds``)."""
+    return _cached(
+        "set", organization, period, segment, lambda: _compute(organization, period, segment)
+    )
+
+
+def _compute(organization: Organization, period: Period, segment: Segment) -> KpiSet:
     from . import rollups, sla_bridge
 
     counts = rollups.additive(organization, period, segment)
@@ -520,7 +569,14 @@ def funnel(
     ``source`` or ``campaign`` gives the stages of each group, in order."""
     from .funnel import funnel_stages
 
-    return funnel_stages(organization, period, segment, by=by)
+    return _cached(
+        "funnel",
+        organization,
+        period,
+        segment,
+        lambda: funnel_stages(organization, period, segment, by=by),
+        by,
+    )
 
 
 def biggest_leak(stages: list[FunnelStage]) -> FunnelStage | None:
@@ -576,7 +632,15 @@ def attribution(
         raise ValueError(f"unknown attribution model {model!r}")
     if by not in ATTRIBUTION_BY:
         raise ValueError(f"unknown attribution dimension {by!r}")
-    return attribute(organization, period, model=model, by=by, segment=segment)
+    return _cached(
+        "attribution",
+        organization,
+        period,
+        segment,
+        lambda: attribute(organization, period, model=model, by=by, segment=segment),
+        model,
+        by,
+    )
 
 
 # --- Hot leads ----------------------------------------------------------------------

@@ -322,3 +322,23 @@ def test_rollup_refresh_without_data_marks_days_built(trio):
         nightly = rollups.refresh(org, now=utc(2026, 3, 30, 9), days=5)
         assert nightly == (date(2026, 3, 25), date(2026, 3, 29))
         assert date(2026, 3, 29) - timedelta(days=4) == nightly[0]
+
+
+@time_machine.travel(AFTER, tick=False)
+def test_results_are_reused_briefly_when_the_cache_is_on(
+    world, settings, django_assert_num_queries
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.DASHBOARDS_KPI_CACHE_SECONDS = 20
+    settings.DASHBOARDS_KPI_CACHE_CLOSED_SECONDS = 300
+    org = world.org
+    with tenant_context(org.pk):
+        first = kpis.compute(org, week(world))
+        stages = kpis.funnel(org, week(world))
+        with django_assert_num_queries(0):
+            assert kpis.compute(org, week(world)).as_dict() == first.as_dict()
+            assert kpis.funnel(org, week(world)) == stages
+        assert kpis.compute(org, week(world), Segment(grade="B")).new_leads == 1
+    cache.clear()
