@@ -165,8 +165,17 @@ class TargetForm(forms.Form):
     period_kind = forms.ChoiceField(
         label=_("Period"), choices=[("week", _("per week")), ("month", _("per month"))]
     )
-    value = forms.DecimalField(label=_("Target"), min_value=0, max_digits=14, decimal_places=2)
+    value = forms.DecimalField(
+        label=_("Target"),
+        min_value=0,
+        max_digits=14,
+        decimal_places=4,
+        help_text=_("Rates in percent (75 for 75 %); amounts in the organization's currency."),
+    )
 
-    def __init__(self, *args, kpi_choices: list[tuple[str, str]], **kwargs) -> None:
+    def __init__(
+        self, *args, kpi_choices: list[tuple[str, str]], value_required: bool = True, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kpi"].choices = kpi_choices
+        self.fields["value"].required = value_required

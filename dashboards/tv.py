@@ -184,6 +184,8 @@ def _render(request: HttpRequest, token: str, name: str | None) -> HttpResponse:
                 "previous_label": PREVIOUS_LABELS.get(filters.preset, lambda: _("before:"))(),
             }
             names = PANELS if name is None else (name,)
+            if name is None:
+                board.report  # noqa: B018 — one report for every panel of the page
             panels = []
             for panel_name in names:
                 panels.append(

@@ -11,5 +11,8 @@ urlpatterns = [
     path("", views.home, name="dashboards-home"),
     path("panel/<slug:name>/", views.panel, name="dashboards-panel"),
     path("funnel/", views.funnel_audit, name="dashboards-funnel"),
+    path("funnel.csv", views.funnel_export, name="dashboards-funnel-export"),
     path("attribution/", views.attribution, name="dashboards-attribution"),
+    path("attribution.csv", views.attribution_export, name="dashboards-attribution-export"),
+    path("targets/", views.targets, name="dashboards-targets"),
 ]

@@ -19,21 +19,23 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from leads.models import Campaign, Content, Lead, Stage
+from smarketing.tenancy import permissions
 from smarketing.tenancy.models import Membership, Organization
 from smarketing.tenancy.permissions import has_perm
 
 from . import charts, kpis
-from .forms import PRESETS, FilterForm, Filters
+from .forms import PRESETS, FilterForm, Filters, TargetForm
 
 VIEW, MANAGE = "dashboards.view", "dashboards.manage"
 PAGE = "dashboards/home.html"
@@ -387,9 +389,13 @@ class Board:
     def report(self) -> dict[str, Any]:
         return kpis.report(self.organization, self.filters.period, self.filters.segment)
 
-    @property
+    @cached_property
     def current(self) -> dict[str, Any]:
-        return self.report["current"]
+        """The period's KPIs: the report's when it was fetched already (the page), else
+        just this period's (a panel without trends needs no previous period)."""
+        if "report" in self.__dict__:
+            return self.report["current"]
+        return kpis.compute(self.organization, self.filters.period, self.filters.segment).as_dict()
 
     @cached_property
     def funnel(self) -> list[Any]:
@@ -563,6 +569,7 @@ def _base_context(request: HttpRequest, form: FilterForm, filters: Filters) -> d
             if key != "custom"
         ],
         "poll_seconds": POLL_SECONDS,
+        "targets_url": reverse("dashboards-targets", kwargs={"org_slug": org.slug}),
         "can_manage": has_perm(request.membership, MANAGE),  # type: ignore[attr-defined]
         "period_label": period_label(filters),
         "organization": org,
@@ -685,8 +692,16 @@ def funnel_audit(request: HttpRequest, org_slug: str) -> HttpResponse:
             "leak": leak,
             "leak_conversion": percent(leak.conversion) if leak else "",
             "breakdowns": [
-                (_("By source"), by_source, _("No lead in this period.")),
-                (_("By campaign"), by_campaign, _("No lead in this period.")),
+                (
+                    _("By source"),
+                    by_source,
+                    _export_url(request, "dashboards-funnel-export", filters, by="source"),
+                ),
+                (
+                    _("By campaign"),
+                    by_campaign,
+                    _export_url(request, "dashboards-funnel-export", filters, by="campaign"),
+                ),
             ],
             "leak_next": STAGE_LABELS.get(leak.next_stage, leak.next_stage) if leak else "",
             "funnel_svg": funnel_svg(stages, label=_("Funnel of the period"), width=720),
@@ -803,3 +818,115 @@ def attribution(request: HttpRequest, org_slug: str) -> HttpResponse:
         }
     )
     return render(request, "dashboards/attribution.html", context)
+
+
+# --- CSV exports ----------------------------------------------------------------------
+
+
+def _csv(lines: Any, filename: str) -> HttpResponse:
+    from . import exports
+
+    # Materialised here, inside the request's tenant and language: a streamed body
+    # would be read after the middleware has closed the transaction.
+    response = exports.csv_response(iter(list(lines)), filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def funnel_export(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The funnel audit as CSV (``?by=source`` or ``campaign`` for the breakdowns)."""
+    from . import exports
+
+    _require(request, VIEW)
+    org = request.organization  # type: ignore[attr-defined]
+    _form, filters = read_filters(request, org)
+    by = request.GET.get("by") or ""
+    if by not in kpis.FUNNEL_BY:
+        by = ""
+    lines = exports.funnel_csv(org, filters.period, filters.segment, by=by)
+    name = exports.export_filename("funnel", filters.period, suffix=by)
+    return _csv(lines, name)
+
+
+@require_GET
+def attribution_export(request: HttpRequest, org_slug: str) -> HttpResponse:
+    from . import exports
+
+    _require(request, VIEW)
+    org = request.organization  # type: ignore[attr-defined]
+    _form, filters = read_filters(request, org)
+    model = request.GET.get("model") or "linear"
+    by = request.GET.get("by") or "content"
+    if model not in kpis.ATTRIBUTION_MODELS or by not in kpis.ATTRIBUTION_BY:
+        raise Http404
+    lines = exports.attribution_csv(
+        org, filters.period, model=model, by=by, segment=filters.segment
+    )
+    name = exports.export_filename("attribution", filters.period, suffix=f"{by}_{model}")
+    return _csv(lines, name)
+
+
+# --- KPI targets ----------------------------------------------------------------------
+
+RATE_TARGETS = frozenset(
+    {"acceptance_rate", "mql_to_sql_rate", "sla_rate", "marketing_sourced_share"}
+)
+MONEY_TARGETS = frozenset({"pipeline_created", "revenue_won", "marketing_sourced_revenue", "cac"})
+
+
+def _target_display(target: Any, currency: str) -> str:
+    if target.kpi in RATE_TARGETS:
+        return percent(target.value, 1).replace(",0", "").replace(".0", "")
+    if target.kpi in MONEY_TARGETS:
+        return money(target.value, currency)
+    if target.kpi == "speed_to_lead_minutes":
+        return duration(target.value)
+    return number(target.value, 0 if target.value == target.value.to_integral() else 2)
+
+
+@require_http_methods(["GET", "POST"])
+def targets(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The KPI targets the tiles compare against (a week's or a month's; other periods
+    are prorated by the KPI layer). Rates are typed in percent."""
+    from . import services
+    from .models import KpiTarget
+
+    membership = _require(request, MANAGE)
+    org = request.organization  # type: ignore[attr-defined]
+    choices = list(KpiTarget.Kpi.choices)
+    status = 200
+    form = TargetForm(None, kpi_choices=choices)
+    if request.method == "POST":
+        remove = bool(request.POST.get("remove"))
+        form = TargetForm(request.POST, kpi_choices=choices, value_required=not remove)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.target_set(
+                    actor=membership,
+                    kpi=data["kpi"],
+                    period_kind=data["period_kind"],
+                    value="" if remove else data["value"],
+                )
+            except services.DashboardError as error:
+                for name, errors in (error.fields or {"value": [error.message]}).items():
+                    form.add_error(name if name in form.fields else None, errors)
+            except permissions.PermissionDenied as error:
+                raise PermissionDenied(str(error)) from error
+            else:
+                messages.success(request, _("Target removed.") if remove else _("Target saved."))
+                return redirect("dashboards-targets", org_slug=org.slug)
+        status = 422
+    labels = dict(choices)
+    rows = [
+        {
+            "target": t,
+            "label": labels.get(t.kpi, t.kpi),
+            "value": _target_display(t, org.currency),
+            "segmented": bool(t.source or t.campaign_id or t.owner_id or t.grade),
+        }
+        for t in services.targets(org)
+    ]
+    context = {"form": form, "rows": rows, "rate_kpis": sorted(RATE_TARGETS)}
+    return render(request, "dashboards/targets.html", context, status=status)
