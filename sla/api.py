@@ -17,20 +17,20 @@ from . import selectors
 from .models import Clock, ContractVersion, MarketingCommitment, SalesCommitment
 
 
-class SignerSerializer(serializers.Serializer):
+class SlaSignerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(source="get_full_name")
     email = serializers.EmailField()
 
 
-class MarketingCommitmentSerializer(serializers.ModelSerializer):
+class SlaMarketingCommitmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = MarketingCommitment
         fields = ["id", "metric", "target", "period", "grade", "source"]
         read_only_fields = fields
 
 
-class SalesCommitmentSerializer(serializers.ModelSerializer):
+class SlaSalesCommitmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = SalesCommitment
         fields = [
@@ -46,9 +46,11 @@ class SalesCommitmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VersionSerializer(serializers.ModelSerializer):
-    marketing_signed_by = SignerSerializer(allow_null=True, read_only=True)
-    sales_signed_by = SignerSerializer(allow_null=True, read_only=True)
+class SlaVersionSerializer(serializers.ModelSerializer):
+    # Plain strings: several apps have a "status" choice set (enum name collisions).
+    status = serializers.CharField(read_only=True, help_text="draft | active | superseded")
+    marketing_signed_by = SlaSignerSerializer(allow_null=True, read_only=True)
+    sales_signed_by = SlaSignerSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = ContractVersion
@@ -69,13 +71,13 @@ class VersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ActiveVersionSerializer(VersionSerializer):
-    marketing_commitments = MarketingCommitmentSerializer(many=True, read_only=True)
-    sales_commitments = SalesCommitmentSerializer(many=True, read_only=True)
+class SlaActiveVersionSerializer(SlaVersionSerializer):
+    marketing_commitments = SlaMarketingCommitmentSerializer(many=True, read_only=True)
+    sales_commitments = SlaSalesCommitmentSerializer(many=True, read_only=True)
 
-    class Meta(VersionSerializer.Meta):
+    class Meta(SlaVersionSerializer.Meta):
         fields = [
-            *VersionSerializer.Meta.fields,
+            *SlaVersionSerializer.Meta.fields,
             "preamble",
             "signed_text",
             "marketing_commitments",
@@ -84,7 +86,8 @@ class ActiveVersionSerializer(VersionSerializer):
         read_only_fields = fields
 
 
-class ClockSerializer(serializers.ModelSerializer):
+class SlaClockSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text="running | warned | met | breached")
     lead = serializers.PrimaryKeyRelatedField(read_only=True)
     commitment = serializers.PrimaryKeyRelatedField(read_only=True)
     owner = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
@@ -120,15 +123,14 @@ class ClockListView(APIView):
             OpenApiParameter(
                 "status",
                 str,
-                description="one status, or several comma-separated",
-                enum=Clock.Status.values,
+                description="running, warned, met or breached; several comma-separated",
             ),
             OpenApiParameter("owner", str, description="a member's user id, `me` or `none`"),
             OpenApiParameter("lead", int),
             OpenApiParameter("cursor", str),
             OpenApiParameter("page_size", int),
         ],
-        responses=ClockSerializer(many=True),
+        responses=SlaClockSerializer(many=True),
     )
     def get(self, request):
         require_perm(request.actor, "sla.view")
@@ -162,7 +164,7 @@ class ClockListView(APIView):
         qs = qs.order_by("due_at", "pk")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ClockSerializer(page, many=True).data)
+        return paginator.get_paginated_response(SlaClockSerializer(page, many=True).data)
 
 
 class ContractView(APIView):
@@ -171,8 +173,8 @@ class ContractView(APIView):
         responses=inline_serializer(
             "SlaContract",
             {
-                "active": ActiveVersionSerializer(allow_null=True),
-                "versions": VersionSerializer(many=True),
+                "active": SlaActiveVersionSerializer(allow_null=True),
+                "versions": SlaVersionSerializer(many=True),
             },
         ),
     )
@@ -182,8 +184,8 @@ class ContractView(APIView):
         versions = selectors.versions(request.organization)
         return Response(
             {
-                "active": ActiveVersionSerializer(active).data if active else None,
-                "versions": VersionSerializer(versions, many=True).data,
+                "active": SlaActiveVersionSerializer(active).data if active else None,
+                "versions": SlaVersionSerializer(versions, many=True).data,
             }
         )
 
@@ -195,8 +197,8 @@ class CommitmentsView(APIView):
             "SlaCommitments",
             {
                 "version": serializers.IntegerField(allow_null=True),
-                "marketing": MarketingCommitmentSerializer(many=True),
-                "sales": SalesCommitmentSerializer(many=True),
+                "marketing": SlaMarketingCommitmentSerializer(many=True),
+                "sales": SlaSalesCommitmentSerializer(many=True),
             },
         ),
     )
@@ -208,9 +210,11 @@ class CommitmentsView(APIView):
         return Response(
             {
                 "version": active.number,
-                "marketing": MarketingCommitmentSerializer(
+                "marketing": SlaMarketingCommitmentSerializer(
                     active.marketing_commitments.all(), many=True
                 ).data,
-                "sales": SalesCommitmentSerializer(active.sales_commitments.all(), many=True).data,
+                "sales": SlaSalesCommitmentSerializer(
+                    active.sales_commitments.all(), many=True
+                ).data,
             }
         )
