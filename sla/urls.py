@@ -14,6 +14,7 @@ urlpatterns = [
     path("compliance/", views.compliance, name="sla-compliance"),
     path("v/<int:version_id>/", views.version_page, name="sla-version"),
     path("v/<int:version_id>/terms/", views.terms_update, name="sla-terms"),
+    path("v/<int:version_id>/discard/", views.draft_discard, name="sla-draft-discard"),
     path("v/<int:version_id>/marketing/", views.marketing_add, name="sla-marketing-add"),
     path("v/<int:version_id>/sales/", views.sales_add, name="sla-sales-add"),
     path("v/<int:version_id>/calendar/", views.calendar_update, name="sla-calendar"),

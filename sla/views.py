@@ -447,6 +447,21 @@ def draft_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     return _to_version(request, draft, _("Draft v%(v)s is open.") % {"v": draft.number})
 
 
+@require_POST
+def draft_discard(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
+    """Drop a draft nobody signed yet (the version in force stays as it is)."""
+    actor = _require(request, MANAGE)
+    version = _version(request, version_id)
+    try:
+        with _refusals_as_http():
+            services.draft_discard(actor=actor, version=version)
+    except _error_type() as error:
+        messages.error(request, str(getattr(error, "message", "") or error))
+        return redirect(_version_url(request, version))
+    messages.success(request, _("Draft v%(v)s discarded.") % {"v": version.number})
+    return redirect("sla-home", org_slug=request.organization.slug)  # type: ignore[attr-defined]
+
+
 # --- A version: the editor of the draft, or a signed version --------------------------
 
 

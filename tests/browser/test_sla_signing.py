@@ -8,6 +8,7 @@ with data, for their screenshots."""
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime, time, timedelta
 
@@ -226,6 +227,7 @@ def seed_activity(org, reps, version):
                 due_at=now + due,
                 breached_at=now + due if status == "breached" else None,
             )
+        return leads[0]
 
 
 @pytest.fixture
@@ -250,7 +252,7 @@ def test_sla_pages_with_data(trio, page, screenshot, password, working_hours):
     with tenant_context(org.pk):
         services.sign(version=draft, user=mia, side="marketing")
         active = services.sign(version=draft, user=sam, side="sales")
-    seed_activity(org, [trio.bob, rep], active)
+    clocks_lead = seed_activity(org, [trio.bob, rep], active)
     with tenant_context(org.pk):
         next_draft = services.draft_create(actor=None, organization=org)
         mql = MarketingCommitment.objects.for_org(org).filter(version=next_draft).first()
@@ -267,9 +269,22 @@ def test_sla_pages_with_data(trio, page, screenshot, password, working_hours):
     screenshot("sla-compliance")
     page.goto("/o/alpha/sla/history/")
     screenshot("sla-history")
+    page.clock.install()  # the browser's timers, driven by the test
     page.goto("/o/alpha/leads/?tab=all")
-    expect(page.locator("[data-sla-clock]").first).to_be_visible()
+    badges = page.locator("[data-sla-clock]")
+    expect(badges.nth(0)).to_have_text("1 h 12 min left")
+    expect(badges.nth(1)).to_have_text("14 min left")
+    expect(badges.nth(1)).to_have_class(re.compile("sla-clock--warned"))
+    expect(badges.nth(2)).to_have_text("breached 25 min ago")
     screenshot("sla-queue-countdowns")
+    # Ten minutes later, without a request: the countdowns tick in the page.
+    page.clock.fast_forward("10:00")
+    expect(badges.nth(0)).to_have_text("1 h 2 min left")
+    expect(badges.nth(1)).to_have_text("4 min left")
+    expect(badges.nth(2)).to_have_text("breached 35 min ago")
+    page.goto(f"/o/alpha/leads/{clocks_lead.pk}/")
+    expect(page.locator(".lead-header__badges [data-sla-clock]")).to_have_text("1 h 12 min left")
+    screenshot("sla-lead-countdown")
     page.goto(f"/o/alpha/sla/v/{next_draft.pk}/")
     page.get_by_role("link", name="Edit").first.click()
     expect(page.locator("#marketing-card form.sla-commitment-form").first).to_be_visible()

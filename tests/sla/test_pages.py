@@ -618,3 +618,36 @@ def test_queue_badges_do_not_add_a_query_per_lead(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(page)
     assert response.content.decode().count("data-sla-clock") >= 30
+
+
+def test_discard_a_draft(people, active, client_for):
+    with tenant_context(people.alpha.pk):
+        v2 = services.draft_create(actor=None, organization=people.alpha)
+    page = url("sla-draft-discard", version_id=v2.pk)
+    assert client_for(people.charlie).post(page).status_code == 404
+    assert client_for(people.bob).post(page).status_code == 403
+    body = client_for(people.alice).get(url("sla-version", version_id=v2.pk)).content.decode()
+    assert "Discard the draft" in body
+    assert "apply at once, to v1 in force too" in body
+    response = client_for(people.alice).post(page)
+    assert response.status_code == 302 and response["Location"] == url("sla-home")
+    with tenant_context(people.alpha.pk):
+        assert not ContractVersion.objects.for_org(people.alpha).filter(pk=v2.pk).exists()
+    # A signed version is never discarded.
+    response = client_for(people.alice).post(url("sla-draft-discard", version_id=active.pk))
+    assert response.status_code == 302
+    assert version_of(people.alpha, active.pk).status == ContractVersion.Status.ACTIVE
+
+
+def test_pages_run_a_bounded_number_of_queries(
+    people, active, clocks, client_for, django_assert_max_num_queries
+):
+    client = client_for(people.alice)
+    for page, limit in (
+        (url("sla-home"), 40),
+        (url("sla-compliance"), 30),
+        (url("sla-history"), 20),
+        (url("sla-version", version_id=active.pk), 25),
+    ):
+        with django_assert_max_num_queries(limit):
+            assert client.get(page).status_code == 200
