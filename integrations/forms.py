@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .webhooks_out import EVENT_TYPES
@@ -88,6 +89,6 @@ class WebhookSubscriptionForm(forms.Form):
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label=_("Events"),
-        choices=list(EVENT_TYPES.items()),
+        choices=[(code, format_lazy("{} — {}", code, text)) for code, text in EVENT_TYPES.items()],
         widget=forms.CheckboxSelectMultiple,
     )

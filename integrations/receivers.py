@@ -156,9 +156,9 @@ def on_clock_breached(sender, *, organization, clock, **kw):
 
 
 def on_meeting_published(sender, *, organization, meeting, **kw):
-    data = {"meeting": {"id": meeting.pk, "title": str(getattr(meeting, "title", "") or "")}}
-    for name in ("starts_at", "held_on", "week_start", "published_at", "closed_at"):
+    data = {"meeting": {"id": meeting.pk}}
+    for name in ("title", "status", "week_start", "scheduled_for", "closed_at", "snapshot_at"):
         value = getattr(meeting, name, None)
         if value is not None:
-            data["meeting"][name] = value.isoformat() if hasattr(value, "isoformat") else value
+            data["meeting"][name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
     webhooks_out.enqueue(organization=organization, event_type="meeting.published", data=data)

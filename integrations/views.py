@@ -70,6 +70,15 @@ def _add_errors(form, error: ServiceError) -> None:
             form.add_error(target, message)
 
 
+def _delay_label(delay) -> str:
+    seconds = int(delay.total_seconds())
+    if seconds < 60:
+        return _("%(n)d s") % {"n": seconds}
+    if seconds < 3600:
+        return _("%(n)d min") % {"n": seconds // 60}
+    return _("%(n)d h") % {"n": seconds // 3600}
+
+
 def _ctx(**extra) -> dict:
     return {"current": "integrations-home", **extra}
 
@@ -188,6 +197,11 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
         runs=services.recent_runs(org, connection),
         logs=services.connection_logs(org, connection, limit=10),
         webhook_url=_webhook_url(request, connection),
+        hints=[
+            (spec.label, connection.credential_hints[spec.name])
+            for spec in (connector.credential_fields if connector else ())
+            if spec.name in (connection.credential_hints or {})
+        ],
     )
     return render(request, "integrations/connection.html", context, status=status)
 
@@ -381,7 +395,7 @@ def webhook_detail(request: HttpRequest, org_slug: str, subscription_id: int) ->
         status_filter=wanted,
         statuses=WebhookDelivery.Status.choices,
         deliveries=webhooks_out.deliveries(org, subscription=subscription, status=wanted),
-        schedule=webhooks_out.RETRY_DELAYS,
+        schedule=[_delay_label(delay) for delay in webhooks_out.RETRY_DELAYS],
     )
     return render(request, "integrations/webhook.html", context, status=status)
 
