@@ -37,7 +37,9 @@ class StatementSerializer(serializers.Serializer):
     multiplier = serializers.DecimalField(max_digits=6, decimal_places=3)
     payout = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
-    status = serializers.ChoiceField(["final", "provisional"])
+    status = serializers.CharField(
+        help_text="`final` (the period was closed) or `provisional` (computed live)."
+    )
     forecast_payout = serializers.DecimalField(
         max_digits=14, decimal_places=2, allow_null=True, help_text="Running period only."
     )

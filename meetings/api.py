@@ -10,17 +10,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leads.api import PersonSerializer
 from smarketing.tenancy.api import CursorPagination
 from smarketing.tenancy.permissions import require_perm
 
 from . import selectors, services
 from .models import ActionItem, Meeting
-
-
-class PersonSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField(source="get_full_name")
-    email = serializers.EmailField()
 
 
 class ActionItemSerializer(serializers.ModelSerializer):
@@ -41,6 +36,10 @@ class ActionItemWriteSerializer(serializers.Serializer):
 
 
 class MeetingSerializer(serializers.ModelSerializer):
+    # A plain string in the schema: an enum named "Status" would collide with the other
+    # apps' status enums.
+    status = serializers.CharField(help_text="`scheduled`, `open` or `closed`.")
+
     class Meta:
         model = Meeting
         fields = [
