@@ -684,6 +684,8 @@ def main() -> None:
     if not args.reuse_data:
         print(f"preparing database {DB}…", flush=True)
         prepare_database(env_base)
+    else:  # the code may have new migrations since the data was generated
+        manage("migrate", "-v0", env={**env_base, "DATABASE_URL": OWNER_URL})
     os.environ.update(prod_env)
     os.environ.pop("SMARKETING_TESTING", None)
     import django

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -46,7 +46,7 @@ from .inputs import LEAD_VALUES, company_attrs, lead_attrs, load_events
 from .models import RescoreRun, ScoreContribution, ScoringModel
 from .rules import compile_model
 from .services import ensure_active_model
-from .sql import Change, rescore_range
+from .sql import Change, create_snapshot, drop_snapshot, rescore_range, snapshot_exists
 
 log = logging.getLogger(__name__)
 
@@ -368,8 +368,10 @@ def _score_chunk(
     lead_ids: Sequence[int],
     now: datetime,
     lead_filter: str,
+    snapshot: str | None = None,
 ) -> tuple[list[Change], list[int]]:
-    """One chunk by the set-based path (PostgreSQL) or the Python path."""
+    """One chunk by the set-based path (PostgreSQL) or the Python path. ``snapshot``:
+    a full re-score's aggregates (``scoring.sql.create_snapshot``)."""
     if _use_sql():
         lo, hi = lead_ids[0], lead_ids[-1] + 1
         changes = rescore_range(
@@ -379,6 +381,7 @@ def _score_chunk(
             lo=lo,
             hi=hi,
             lead_filter=lead_filter,
+            snapshot=f"pg_temp.{snapshot}" if snapshot else None,
         )
         done = {c.lead_id for c in changes}
         return changes, [i for i in lead_ids if i not in done]
@@ -414,7 +417,24 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
         )
     if not claimed:
         return None
+    table = f"scoring_rescore_{int(run_id)}" if _use_sql() else None
+    try:
+        return _run_chunks(organization, run_id, table)
+    finally:
+        if table:
+            try:
+                with transaction.atomic():
+                    drop_snapshot(table)
+            except DatabaseError:  # the session is gone, and its temporary table with it
+                log.warning("scoring: could not drop %s", table, exc_info=True)
+
+
+def _run_chunks(organization: Organization, run_id: int, table: str | None) -> RescoreRun:
+    org_id = organization.pk
     while True:
+        scored_at = None
+        if table:
+            scored_at = _ensure_snapshot(organization, run_id, table)
         with tenant_context(org_id):
             run = (
                 RescoreRun.objects.for_org(org_id)
@@ -443,7 +463,15 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
                 run.done = max(run.done, run.total)
                 run.save(update_fields=["status", "finished_at", "done"])
                 return run
-            changes, skipped = _score_chunk(organization, model, rules_for(model), ids, now, "")
+            changes, skipped = _score_chunk(
+                organization,
+                model,
+                rules_for(model),
+                ids,
+                scored_at or now,
+                "",
+                table if scored_at else None,
+            )
             outcome = apply_effects(
                 organization=organization,
                 model=model,
@@ -457,12 +485,41 @@ def run_full_rescore(*, organization: Organization, run_id: int) -> RescoreRun |
             run.heartbeat_at = timezone.now()
             run.save(update_fields=["done", "new_mqls", "last_lead_id", "heartbeat_at"])
         if skipped:
-            # Busy leads (being written right now): marked, so the sweeper scores them
-            # with the new model. Own transaction: the scorer holds no lock while waiting.
+            # Busy leads (being written right now), or changed since the snapshot: marked,
+            # and the live pipeline asked to score them (with the new model). Own
+            # transaction: the scorer holds no lock while waiting.
+            from .tasks import request_rescore
+
             with tenant_context(org_id):
                 Lead.objects.for_org(org_id).filter(
                     pk__in=skipped, rescore_requested_at__isnull=True
                 ).update(rescore_requested_at=timezone.now())
+                transaction.on_commit(lambda: request_rescore(org_id), robust=True)
+
+
+_snapshot_times: dict[str, datetime] = {}
+
+
+def _ensure_snapshot(organization: Organization, run_id: int, table: str) -> datetime | None:
+    """The run's snapshot in this database session (built by its first chunk, or again
+    after a reconnection or a resume in another worker); returns its instant."""
+    if table in _snapshot_times and snapshot_exists(table):
+        return _snapshot_times[table]
+    with tenant_context(organization.pk):
+        run = (
+            RescoreRun.objects.for_org(organization)
+            .select_related("model")
+            .filter(pk=run_id, status=RescoreRun.Status.RUNNING)
+            .first()
+        )
+        if run is None:
+            return None  # finished or superseded: the chunk loop sees it
+        now = timezone.now()
+        create_snapshot(
+            organization_id=organization.pk, rules=rules_for(run.model), now=now, table=table
+        )
+    _snapshot_times[table] = now
+    return now
 
 
 def rescore_everything_now(

@@ -152,6 +152,119 @@ def _units(rule, p: _Params, half_life: int | None) -> str:
     )
 
 
+def _behaviour_sql(
+    rules: ModelRules, p: _Params, *, org: str, now: datetime, now_sql: str, event_scope: str
+) -> tuple[list[str], list[str]]:
+    """The ``ev``, ``hits`` and ``agg`` CTEs (per lead: ``n{i}`` matching events, ``w{i}``
+    in the window, ``l{i}`` the last one, ``u{i}`` decayed thousandths, for every rule)
+    over the events that satisfy ``event_scope``; and the unpivot rows that turn an
+    ``agg`` row ``a`` into one line per rule."""
+    half_life = rules.decay_half_life_days
+    ctes: list[str] = []
+    property_columns = {
+        f"property:{name}": f"ev.p_{i}" for i, name in enumerate(rules.property_names)
+    }
+    property_select = "".join(
+        f", e.properties ->> {p.add(name, 'text')} AS p_{i}"
+        for i, name in enumerate(rules.property_names)
+    )
+    uses_content = any(rule.match_field.startswith("content.") for rule in rules.behaviour_rules)
+    content_select = (
+        ", ct.level AS c_level, ct.type AS c_type, ct.key AS c_key" if uses_content else ""
+    )
+    content_join = (
+        f"LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id" if uses_content else ""
+    )
+    decays = any(rule.decays(half_life) for rule in rules.behaviour_rules)
+    # The decay factor of each event, once: 0.5 ^ (age_µs / half-life_µs), exactly as
+    # engine.event_units computes it (the per-rule multiplication comes after).
+    factor_select = (
+        f", power(0.5::float8, GREATEST(0, (EXTRACT(EPOCH FROM ({now_sql} - e.occurred_at))"
+        f" * 1000000)::bigint)::float8 / {p.add(half_life * DAY_US, 'float8')}) AS factor"
+        if decays
+        else ""
+    )
+    # ONE pass over the range's events: a range scan of the (organization, lead,
+    # occurred_at) index, not one look-up per lead; leads that could not be locked are
+    # dropped by the join with ``locked`` after the aggregation.
+    ctes.append(
+        f"""ev AS (
+            SELECT e.lead_id, e.type, e.occurred_at, e.url
+                   {content_select}{factor_select}{property_select}
+            FROM {Event._meta.db_table} e
+            {content_join}
+            WHERE e.organization_id = {org}
+              {event_scope}
+              AND e.type = ANY({p.add(rules.event_types, "text[]")})
+        )"""
+    )
+    # One row per (lead, event): each rule's match as a boolean column, then one
+    # GROUP BY lead with conditional aggregates (FILTER) for every rule at once.
+    match_columns = []
+    aggregates = []
+    unpivot = []
+    for i, rule in enumerate(rules.behaviour_rules):
+        match_columns.append(
+            f"(ev.type = {p.add(rule.event_type, 'text')} AND "
+            f"coalesce({_match_condition(rule, p, property_columns)}, false)) AS m{i}"
+        )
+        start = rule.window_start(now)
+        in_window = (
+            f"count(*) FILTER (WHERE m{i} AND occurred_at > {p.add(start, 'timestamptz')})"
+            if start
+            else f"count(*) FILTER (WHERE m{i})"  # no window: every event is in it
+        )
+        if rule.decays(half_life):
+            # Each event rounded on its own (an integral float8); their float8 sum is
+            # exact below 2^53 and avoids numeric arithmetic.
+            units = (
+                f"sum(floor({p.add(rule.points, 'float8')} * 1000.0::float8 * factor "
+                f"+ 0.5::float8)) FILTER (WHERE m{i})"
+            )
+        else:
+            units = f"{p.add(rule.points * UNITS, 'bigint')} * count(*) FILTER (WHERE m{i})"
+        aggregates.append(
+            f"count(*) FILTER (WHERE m{i}) AS n{i}, {in_window} AS w{i}, "
+            f"max(occurred_at) FILTER (WHERE m{i}) AS l{i}, ({units})::bigint AS u{i}"
+        )
+        # The rule's points, events and hot flag from its aggregates, the rule's
+        # settings written into the expression (no join with a rules table).
+        if rule.is_frequency:
+            holds = f"a.w{i} >= {p.add(rule.min_count or 1, 'int')}"
+            points = f"CASE WHEN {holds} THEN {p.add(rule.points * UNITS, 'bigint')} ELSE 0 END"
+            events = f"a.w{i}"
+            hot = holds if rule.marks_hot else "false"
+        else:
+            points = f"a.u{i}"
+            if rule.cap is not None:
+                cap = p.add(rule.cap * UNITS, "bigint")
+                points = (
+                    f"LEAST({points}, {cap})" if rule.points >= 0 else f"GREATEST({points}, -{cap})"
+                )
+            events = f"a.n{i}"
+            hot = f"a.w{i} > 0" if rule.marks_hot else "false"
+        unpivot.append(
+            f"({p.add(rule.id, 'bigint')}, {p.add(rule.label, 'text')}, a.n{i}, a.l{i}, "
+            f"({points})::bigint, ({events})::bigint, ({hot}))"
+        )
+    factor_column = ", factor" if decays else ""
+    # Only the events some rule matches reach the aggregation (most page views do not).
+    ctes.append(
+        f"""hits AS (
+            SELECT ev.lead_id, ev.occurred_at{factor_column}, {", ".join(match_columns)}
+            FROM ev
+        )"""
+    )
+    any_match = " OR ".join(f"m{i}" for i in range(len(rules.behaviour_rules)))
+    ctes.append(
+        f"""agg AS MATERIALIZED (
+            SELECT lead_id, {", ".join(aggregates)}
+            FROM hits WHERE {any_match} GROUP BY lead_id
+        )"""
+    )
+    return ctes, unpivot
+
+
 def rescore_statement(
     *,
     organization_id: int,
@@ -161,10 +274,16 @@ def rescore_statement(
     hi: int = 0,
     lead_filter: str = "",
     lead_ids: Sequence[int] | None = None,
+    snapshot: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The statement that scores the leads with ``lo <= id < hi`` — or, given
     ``lead_ids``, those leads (the live pipeline: a few hundred leads anywhere in the id
-    range) — and ``lead_filter``, one of "", "marked", "decaying"."""
+    range) — and ``lead_filter``, one of "", "marked", "decaying".
+
+    ``snapshot``: the temporary table of a full re-score (``snapshot_statement``): the
+    behaviour aggregates are read from it instead of the events, for the leads whose
+    row has not changed since it was taken (same ``xmin``) and that are not marked;
+    the others are left out (the caller marks them for the live pipeline)."""
     p = _Params()
     org = p.add(organization_id, "bigint")
     now_sql = p.add(now, "timestamptz")
@@ -196,18 +315,30 @@ def rescore_statement(
     ctes = [
         f"""locked AS MATERIALIZED (
             SELECT l.id, l.score AS old_score, l.grade AS old_grade, l.hot AS old_hot,
-                   l.stage, {attribute_columns}
+                   l.stage, l.xmin AS lead_xmin, l.rescore_requested_at AS mark,
+                   {attribute_columns}
             FROM {lead_table} l LEFT JOIN {Company._meta.db_table} c ON c.id = l.company_id
             WHERE l.organization_id = {org} AND {scope("l.id")} {extra}
             ORDER BY l.id
             FOR NO KEY UPDATE OF l SKIP LOCKED
         )"""
     ]
+    base = "locked"
+    if snapshot:
+        # Unchanged since the snapshot: no event, attribute or mark was written to the
+        # lead row after it (ingestion writes the row, or finds it marked).
+        base = "base"
+        ctes.append(
+            f"""base AS MATERIALIZED (
+                SELECT k.* FROM locked k JOIN {snapshot} s ON s.lead_id = k.id
+                WHERE s.lead_xmin = k.lead_xmin AND k.mark IS NULL
+            )"""
+        )
 
     fit_selects = [
         f"SELECT k.id AS lead_id, {p.add(rule.id, 'bigint')} AS rule_id, "
         f"{p.add(rule.points, 'int')} AS points, {p.add(rule.label, 'text')} AS label "
-        f"FROM locked k WHERE {_fit_condition(rule, p)}"
+        f"FROM {base} k WHERE {_fit_condition(rule, p)}"
         for rule in rules.fit_rules
     ] or [
         "SELECT NULL::bigint AS lead_id, NULL::bigint AS rule_id, NULL::int AS points, "
@@ -215,117 +346,19 @@ def rescore_statement(
     ]
     ctes.append("fitrows AS (" + " UNION ALL ".join(fit_selects) + ")")
 
-    half_life = rules.decay_half_life_days
     if rules.behaviour_rules:
-        property_columns = {
-            f"property:{name}": f"ev.p_{i}" for i, name in enumerate(rules.property_names)
-        }
-        property_select = "".join(
-            f", e.properties ->> {p.add(name, 'text')} AS p_{i}"
-            for i, name in enumerate(rules.property_names)
+        behaviour_ctes, unpivot = _behaviour_sql(
+            rules, p, org=org, now=now, now_sql=now_sql, event_scope=f"AND {scope('e.lead_id')}"
         )
-        uses_content = any(
-            rule.match_field.startswith("content.") for rule in rules.behaviour_rules
-        )
-        content_select = (
-            ", ct.level AS c_level, ct.type AS c_type, ct.key AS c_key" if uses_content else ""
-        )
-        content_join = (
-            f"LEFT JOIN {Content._meta.db_table} ct ON ct.id = e.content_id" if uses_content else ""
-        )
-        decays = any(rule.decays(half_life) for rule in rules.behaviour_rules)
-        # The decay factor of each event, once: 0.5 ^ (age_µs / half-life_µs), exactly as
-        # engine.event_units computes it (the per-rule multiplication comes after).
-        factor_select = (
-            f", power(0.5::float8, GREATEST(0, (EXTRACT(EPOCH FROM ({now_sql} - e.occurred_at))"
-            f" * 1000000)::bigint)::float8 / {p.add(half_life * DAY_US, 'float8')}) AS factor"
-            if decays
-            else ""
-        )
-        # ONE pass over the range's events: a range scan of the (organization, lead,
-        # occurred_at) index, not one look-up per lead; leads that could not be locked are
-        # dropped by the join with ``locked`` after the aggregation.
-        ctes.append(
-            f"""ev AS (
-                SELECT e.lead_id, e.type, e.occurred_at, e.url
-                       {content_select}{factor_select}{property_select}
-                FROM {Event._meta.db_table} e
-                {content_join}
-                WHERE e.organization_id = {org}
-                  AND {scope("e.lead_id")}
-                  AND e.type = ANY({p.add(rules.event_types, "text[]")})
-            )"""
-        )
-        # One row per (lead, event): each rule's match as a boolean column, then one
-        # GROUP BY lead with conditional aggregates (FILTER) for every rule at once.
-        match_columns = []
-        aggregates = []
-        unpivot = []
-        for i, rule in enumerate(rules.behaviour_rules):
-            match_columns.append(
-                f"(ev.type = {p.add(rule.event_type, 'text')} AND "
-                f"coalesce({_match_condition(rule, p, property_columns)}, false)) AS m{i}"
-            )
-            start = rule.window_start(now)
-            in_window = (
-                f"count(*) FILTER (WHERE m{i} AND occurred_at > {p.add(start, 'timestamptz')})"
-                if start
-                else f"count(*) FILTER (WHERE m{i})"  # no window: every event is in it
-            )
-            if rule.decays(half_life):
-                # Each event rounded on its own (an integral float8); their float8 sum is
-                # exact below 2^53 and avoids numeric arithmetic.
-                units = (
-                    f"sum(floor({p.add(rule.points, 'float8')} * 1000.0::float8 * factor "
-                    f"+ 0.5::float8)) FILTER (WHERE m{i})"
-                )
-            else:
-                units = f"{p.add(rule.points * UNITS, 'bigint')} * count(*) FILTER (WHERE m{i})"
-            aggregates.append(
-                f"count(*) FILTER (WHERE m{i}) AS n{i}, {in_window} AS w{i}, "
-                f"max(occurred_at) FILTER (WHERE m{i}) AS l{i}, ({units})::bigint AS u{i}"
-            )
-            # The rule's points, events and hot flag from its aggregates, the rule's
-            # settings written into the expression (no join with a rules table).
-            if rule.is_frequency:
-                holds = f"a.w{i} >= {p.add(rule.min_count or 1, 'int')}"
-                points = f"CASE WHEN {holds} THEN {p.add(rule.points * UNITS, 'bigint')} ELSE 0 END"
-                events = f"a.w{i}"
-                hot = holds if rule.marks_hot else "false"
-            else:
-                points = f"a.u{i}"
-                if rule.cap is not None:
-                    cap = p.add(rule.cap * UNITS, "bigint")
-                    points = (
-                        f"LEAST({points}, {cap})"
-                        if rule.points >= 0
-                        else f"GREATEST({points}, -{cap})"
-                    )
-                events = f"a.n{i}"
-                hot = f"a.w{i} > 0" if rule.marks_hot else "false"
-            unpivot.append(
-                f"({p.add(rule.id, 'bigint')}, {p.add(rule.label, 'text')}, a.n{i}, a.l{i}, "
-                f"({points})::bigint, ({events})::bigint, ({hot}))"
-            )
-        factor_column = ", factor" if decays else ""
-        # Only the events some rule matches reach the aggregation (most page views do not).
-        ctes.append(
-            f"""hits AS (
-                SELECT ev.lead_id, ev.occurred_at{factor_column}, {", ".join(match_columns)}
-                FROM ev
-            )"""
-        )
-        any_match = " OR ".join(f"m{i}" for i in range(len(rules.behaviour_rules)))
-        ctes.append(
-            f"""agg AS MATERIALIZED (
-                SELECT lead_id, {", ".join(aggregates)}
-                FROM hits WHERE {any_match} GROUP BY lead_id
-            )"""
-        )
+        agg_source = "agg"
+        if snapshot:
+            agg_source = snapshot  # the aggregates were computed once for the whole run
+        else:
+            ctes += behaviour_ctes
         ctes.append(
             f"""brows AS MATERIALIZED (
                 SELECT a.lead_id, x.rule_id, x.label, x.last_at, x.units, x.events, x.hot
-                FROM agg a JOIN locked k ON k.id = a.lead_id
+                FROM {agg_source} a JOIN {base} k ON k.id = a.lead_id
                 CROSS JOIN LATERAL (VALUES {", ".join(unpivot)})
                      AS x(rule_id, label, n_all, last_at, units, events, hot)
                 WHERE x.n_all > 0
@@ -353,7 +386,7 @@ def rescore_statement(
                    CASE {grade_cases} ELSE 'D' END AS grade,
                    coalesce(b.hot, false) AS hot,
                    CASE WHEN coalesce(b.hot, false) THEN b.hot_since END AS hot_since
-            FROM locked k
+            FROM {base} k
             LEFT JOIN (SELECT lead_id, sum(points) AS fit FROM fitrows GROUP BY lead_id) f
                    ON f.lead_id = k.id
             LEFT JOIN (SELECT lead_id, sum(units) AS units, bool_or(hot) AS hot,
@@ -365,7 +398,7 @@ def rescore_statement(
     model_id = p.add(rules.id, "bigint")
     ctes.append(
         f"""del AS (
-            DELETE FROM {contribution_table} sc USING locked k
+            DELETE FROM {contribution_table} sc USING {base} k
             WHERE sc.organization_id = {org} AND {scope("sc.lead_id")}
               AND sc.lead_id = k.id
         )"""
@@ -414,6 +447,7 @@ def rescore_range(
     hi: int = 0,
     lead_filter: str = "",
     lead_ids: Sequence[int] | None = None,
+    snapshot: str | None = None,
 ) -> list[Change]:
     """Score the leads ``lo <= id < hi`` (or ``lead_ids``) of the organization in one
     statement; return the changes of the leads it could lock (see the module
@@ -428,6 +462,7 @@ def rescore_range(
         hi=hi,
         lead_filter=lead_filter,
         lead_ids=lead_ids,
+        snapshot=snapshot,
     )
     with connection.cursor() as cursor:
         # This transaction only: hash a chunk's events in memory, not on disk; and no JIT —
@@ -437,6 +472,67 @@ def rescore_range(
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return [Change(*row) for row in cursor.fetchall()]
+
+
+def snapshot_statement(
+    *, organization_id: int, rules: ModelRules, now: datetime, table: str
+) -> tuple[str, dict[str, Any]]:
+    """``CREATE TEMPORARY TABLE table AS``: every lead of the organization with its row's
+    ``xmin`` and its behaviour aggregates as of ``now`` — ONE pass over the
+    organization's events for a whole full re-score (a read-only statement, so
+    PostgreSQL may run it with parallel workers), instead of one pass per chunk (a
+    chunk's leads have their events all over the table: events are stored in arrival
+    order). Leads and aggregates come from the same statement, so from the same
+    snapshot: a lead whose row ``xmin`` is unchanged when its chunk runs (and that is
+    not marked) has had no event since."""
+    p = _Params()
+    org = p.add(organization_id, "bigint")
+    now_sql = p.add(now, "timestamptz")
+    lead_table = Lead._meta.db_table
+    if rules.behaviour_rules:
+        ctes, _unpivot = _behaviour_sql(rules, p, org=org, now=now, now_sql=now_sql, event_scope="")
+        columns = ", ".join(
+            f"a.n{i}, a.w{i}, a.l{i}, a.u{i}" for i in range(len(rules.behaviour_rules))
+        )
+        sql = (
+            f"CREATE TEMPORARY TABLE {table} AS WITH {', '.join(ctes)} "
+            f"SELECT l.id AS lead_id, l.xmin AS lead_xmin, {columns} "
+            f"FROM {lead_table} l LEFT JOIN agg a ON a.lead_id = l.id "
+            f"WHERE l.organization_id = {org}"
+        )
+    else:
+        sql = (
+            f"CREATE TEMPORARY TABLE {table} AS SELECT l.id AS lead_id, l.xmin AS lead_xmin "
+            f"FROM {lead_table} l WHERE l.organization_id = {org}"
+        )
+    return sql, p.values
+
+
+def snapshot_exists(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"pg_temp.{table}"])
+        return bool(cursor.fetchone()[0])
+
+
+def create_snapshot(*, organization_id: int, rules: ModelRules, now: datetime, table: str) -> None:
+    """Build the snapshot of a full re-score (see ``snapshot_statement``) in the current
+    session, indexed by lead. Call it in a transaction of its own: the table lives as
+    long as the database session."""
+    sql, params = snapshot_statement(
+        organization_id=organization_id, rules=rules, now=now, table=table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        cursor.execute(f"CREATE UNIQUE INDEX ON pg_temp.{table} (lead_id)")
+        cursor.execute(f"ANALYZE pg_temp.{table}")
+
+
+def drop_snapshot(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
 
 
 def chunk_bounds(ids: Sequence[int], size: int) -> list[tuple[int, int, int]]:
