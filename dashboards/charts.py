@@ -451,6 +451,8 @@ def donut(
         )
     if legend_width:
         top = cy - len(slices) * font * 1.9 / 2 + font
+        widest = max(len(s.display or n(s.value)) for s in slices)
+        label_room = legend_width - 12 - font - 8 - widest * font * 0.62 - 8
         for i, s in enumerate(slices):
             y = top + i * font * 1.9
             colour = colours[i % len(colours)]
@@ -464,7 +466,7 @@ def donut(
                 _text(
                     x + font + 8,
                     y,
-                    fit_text(s.label, legend_width - 90, font),
+                    fit_text(s.label, label_room, font),
                     size=font,
                     title=s.label,
                     css="chart__label",

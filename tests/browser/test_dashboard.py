@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from dashboards import kpis
 from smarketing.tenancy.db import tenant_context
 from smarketing.tenancy.permissions import Role
-from smarketing.tenancy.services import kiosk_token_create
+from smarketing.tenancy.services import kiosk_token_create, kiosk_token_revoke
 from tests.dashboards.test_pages_seed import seed_team
 from tests.factories import MembershipFactory, UserFactory
 
@@ -95,11 +95,20 @@ def test_the_manager_reads_the_dashboard(trio, team, page, screenshot, password,
     page.goto("/o/alpha/dashboard/attribution/?period=last_30_days&by=campaign&model=w_shaped")
     expect(page.locator("[data-attribution-table] tbody tr").first).to_be_visible()
     screenshot(f"dashboard-attribution-{language}")
+    page.goto("/o/alpha/dashboard/targets/")
+    page.select_option("select[name=kpi]", "mqls")
+    page.select_option("select[name=period_kind]", "week")
+    page.fill("input[name=value]", "12")
+    page.locator("form.form button[type=submit]").click()
+    expect(page.locator(".dash-table tbody tr")).to_have_count(1)
+    screenshot(f"dashboard-targets-{language}")
+    page.goto("/o/alpha/dashboard/")
+    expect(page.locator("[data-kpi=mqls] .dash-target")).to_be_visible()
 
 
 def test_the_tv_runs_unattended(trio, team, browser, live_server):
     with tenant_context(trio.alpha.pk):
-        _kiosk, token = kiosk_token_create(actor=trio.alice_membership, name="Open space")
+        kiosk, token = kiosk_token_create(actor=trio.alice_membership, name="Open space")
     context = browser.new_context(base_url=live_server.url, viewport=FULL_HD, locale="fr-FR")
     page = context.new_page()
     try:
@@ -132,6 +141,13 @@ def test_the_tv_runs_unattended(trio, team, browser, live_server):
         page.evaluate("window.smarketingTv.refresh()")
         expect(page.locator("body")).not_to_have_class(re.compile("is-stale"))
         expect(page.locator("[data-tv-status]")).to_contain_text("Updated at")
+        page.screenshot(path=str(_shot("tv-kpis-fresh")))
+        # A manager disconnects the screen: it says so instead of showing figures.
+        with tenant_context(trio.alpha.pk):
+            kiosk_token_revoke(actor=trio.alice_membership, kiosk_token=kiosk)
+        page.evaluate("window.smarketingTv.refresh()")
+        expect(page.locator("[data-tv-revoked]")).to_be_visible()
+        expect(page.locator(".tv-main")).to_be_hidden()
     finally:
         context.close()
 
