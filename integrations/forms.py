@@ -40,6 +40,21 @@ def connect_form_class(connector, *, editing: bool = False) -> type[forms.Form]:
             help_text=help_text,
             strip=True,
         )
+    for spec in getattr(connector, "settings_fields", ()):
+        if spec.json:
+            fields[f"setting_{spec.name}"] = JSONTextField(
+                label=spec.label, required=spec.required, help_text=spec.help_text
+            )
+        else:
+            fields[f"setting_{spec.name}"] = forms.CharField(
+                label=spec.label,
+                required=spec.required,
+                max_length=2000,
+                help_text=spec.help_text,
+                widget=forms.TextInput(
+                    attrs={"placeholder": spec.placeholder} if spec.placeholder else {}
+                ),
+            )
     fields["base_url"] = forms.CharField(
         label=_("API base URL"),
         required=False,
@@ -48,6 +63,40 @@ def connect_form_class(connector, *, editing: bool = False) -> type[forms.Form]:
         % {"url": connector.default_base_url or "—"},
     )
     return type(f"{connector.__class__.__name__}ConnectForm", (forms.Form,), fields)
+
+
+class JSONTextField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict | list):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise forms.ValidationError(_("This is not valid JSON.")) from error
+
+
+def settings_from(form: forms.Form, connector) -> dict:
+    """The connection settings typed in the form (base URL included)."""
+    values = {"base_url": form.cleaned_data.get("base_url", "")}
+    for spec in getattr(connector, "settings_fields", ()):
+        value = form.cleaned_data.get(f"setting_{spec.name}")
+        values[spec.name] = value if value not in ("", None) else None
+    return values
+
+
+def settings_initial(connection, connector) -> dict:
+    initial = {"base_url": (connection.settings or {}).get("base_url", "")}
+    for spec in getattr(connector, "settings_fields", ()):
+        initial[f"setting_{spec.name}"] = (connection.settings or {}).get(spec.name, "")
+    return initial
 
 
 def credentials_from(form: forms.Form, connector) -> dict:

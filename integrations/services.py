@@ -115,7 +115,8 @@ def _clean_credentials(connector, values: dict, previous: dict | None) -> tuple[
 
 
 def _clean_settings(settings: dict | None) -> dict:
-    settings = dict(settings or {})
+    """Settings as given; a None value removes the key (an emptied form field)."""
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
     base_url = (settings.get("base_url") or "").strip()
     if base_url:
         if not allowed_base_url(base_url):
@@ -194,7 +195,11 @@ def connection_update(
     connection.credential_hints = hints
     connection.name = (name or "").strip()[:100] or connection.name
     merged = dict(connection.settings or {})
-    merged.update(settings or {})
+    for key, value in (settings or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
     connection.settings = _clean_settings(merged)
     fields = ["credentials_encrypted", "credential_hints", "name", "settings", "updated_at"]
     if connection.status == Health.ERROR:

@@ -31,6 +31,8 @@ from .forms import (
     WebhookSubscriptionForm,
     connect_form_class,
     credentials_from,
+    settings_from,
+    settings_initial,
 )
 from .models import WebhookDelivery
 
@@ -124,7 +126,7 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
                         vendor=connector.key,
                         name=form.cleaned_data["name"],
                         credentials=credentials_from(form, connector),
-                        settings={"base_url": form.cleaned_data["base_url"]},
+                        settings=settings_from(form, connector),
                     )
                 except services.IntegrationError as error:
                     _add_errors(form, error)
@@ -162,7 +164,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
     status = 200
     if connector is not None:
         form_class = connect_form_class(connector, editing=True)
-        initial = {"name": connection.name, "base_url": connection.settings.get("base_url", "")}
+        initial = {"name": connection.name, **settings_initial(connection, connector)}
         for spec in connector.credential_fields:
             if not spec.secret:
                 initial[spec.name] = connection.credential_hints.get(spec.name, "")
@@ -177,7 +179,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
                             connection=connection,
                             name=form.cleaned_data["name"],
                             credentials=credentials_from(form, connector),
-                            settings={"base_url": form.cleaned_data["base_url"]},
+                            settings=settings_from(form, connector),
                         )
                     except services.IntegrationError as error:
                         _add_errors(form, error)

@@ -115,6 +115,20 @@ class CredentialField:
     placeholder: str = ""
 
 
+@dataclass(frozen=True)
+class SettingField:
+    """One non-secret setting of the connect/edit form, kept in ``connection.settings``
+    under ``name``. ``json=True``: a JSON value edited in a text area (e.g. a mapping of
+    form ids to content keys)."""
+
+    name: str
+    label: str  # gettext_lazy
+    required: bool = False
+    help_text: str = ""
+    placeholder: str = ""
+    json: bool = False
+
+
 @dataclass
 class InboundRequest:
     """What ``verify_webhook`` gets: the raw request as received by
@@ -189,6 +203,8 @@ class Connector:
     description: ClassVar[str] = ""
     docs_url: ClassVar[str] = ""
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    # Non-secret settings of the form, in ``connection.settings`` ("base_url" is built in).
+    settings_fields: ClassVar[tuple[SettingField, ...]] = ()
     default_base_url: ClassVar[str] = ""
     rate_limit: ClassVar[RateLimit] = RateLimit(10, 1.0)
     max_batch: ClassVar[int] = 100

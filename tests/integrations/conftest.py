@@ -24,6 +24,7 @@ from integrations.connectors.base import (
     DealRecord,
     PullResult,
     RateLimit,
+    SettingField,
     WebhookRejected,
 )
 
@@ -114,6 +115,10 @@ class FakeConnector(Connector):
     credential_fields = (
         CredentialField("api_key", _("API key")),
         CredentialField("account", _("Account"), secret=False, required=False),
+    )
+    settings_fields = (
+        SettingField("score_property", _("Score property")),
+        SettingField("forms", _("Forms"), json=True),
     )
     default_base_url = "https://api.testvendor.invalid"
     rate_limit = RateLimit(100, 1.0)

@@ -143,12 +143,19 @@ def test_connect_flow(trio, as_org, alice, fake_connector, local_server, dispatc
             "api_key": "sk_new_value_abcdef",
             "account": "eu",
             "base_url": local_server.url,
+            "setting_score_property": "smk_score",
+            "setting_forms": '{"f1": {"content": "guide"}}',
         },
     )
     assert response.status_code == 302
     with as_org(trio.alpha):
         connection = Connection.objects.for_org(trio.alpha).get(name="EU")
     assert response["Location"] == _url("integrations-connection", connection_id=connection.pk)
+    assert connection.settings == {
+        "base_url": local_server.url,
+        "score_property": "smk_score",
+        "forms": {"f1": {"content": "guide"}},
+    }
     page = alice.get(response["Location"]).content.decode()
     assert "sk_new_value_abcdef" not in page and "••••cdef" in page
     assert f"/connect/{connection.webhook_key}/" in page
@@ -162,10 +169,19 @@ def test_connect_with_missing_credentials_is_a_400(alice, fake_connector):
 
 def test_edit_mapping_sync_pause_disconnect(trio, as_org, alice, connection, dispatched):
     detail = _url("integrations-connection", connection_id=connection.pk)
-    assert alice.post(detail, {"name": "Renamed", "api_key": "", "account": "x"}).status_code == 302
+    edit = {
+        "name": "Renamed",
+        "api_key": "",
+        "account": "x",
+        "base_url": connection.settings["base_url"],
+        "setting_score_property": "s",
+    }
+    assert alice.post(detail, edit).status_code == 302
     with as_org(trio.alpha):
         fresh = Connection.objects.for_org(trio.alpha).get(pk=connection.pk)
     assert fresh.name == "Renamed" and fresh.credentials["api_key"] == "sk_live_pagesecret_987654"
+    assert fresh.settings["score_property"] == "s" and "forms" not in fresh.settings
+    assert alice.post(detail, {**edit, "setting_forms": "{bad"}).status_code == 400
 
     mapping = _url("integrations-mapping", connection_id=connection.pk)
     assert alice.post(mapping, {"mapping": '{"first_name": "given"}'}).status_code == 302
