@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from smarketing.tenancy.admin import TenantAdmin
 
-from .models import Notification, NotificationPreference
+from .models import ChatDelivery, ChatWebhook, Notification, NotificationPreference
 
 
 @admin.register(Notification)
@@ -41,3 +41,37 @@ class NotificationPreferenceAdmin(TenantAdmin):
     list_select_related = ["organization", "user"]
     search_fields = ["user__email", "organization__name"]
     autocomplete_fields = ["organization", "user"]
+
+
+@admin.register(ChatWebhook)
+class ChatWebhookAdmin(TenantAdmin):
+    list_display = ["organization", "name", "url_hint", "active", "updated_at"]
+    list_filter = ["organization", "active"]
+    fields = ["organization", "name", "url_hint", "kinds", "active"]
+    readonly_fields = ["url_hint"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the URL is entered (and encrypted) on the settings page
+
+
+@admin.register(ChatDelivery)
+class ChatDeliveryAdmin(TenantAdmin):
+    list_display = [
+        "created_at",
+        "organization",
+        "kind",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "delivered_at",
+    ]
+    list_filter = ["organization", "status", "kind"]
+    search_fields = ["dedupe_key", "text"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
