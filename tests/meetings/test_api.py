@@ -88,3 +88,18 @@ def test_cross_tenant_is_404(api_charlie, api, meeting):
         == 404
     )
     assert api_charlie.get("/api/v1/meetings").json()["results"] == []
+
+
+def test_action_item_list_queries_are_bounded(
+    api, trio, as_org, meeting, django_assert_max_num_queries
+):
+    with as_org(trio.alpha):
+        for n in range(20):
+            services.action_item_add(
+                actor=trio.alice_membership,
+                meeting=meeting,
+                title=f"Item {n}",
+                owner_id=trio.bob.pk,
+            )
+    with django_assert_max_num_queries(12):
+        assert len(api.get("/api/v1/action-items").json()["results"]) == 20

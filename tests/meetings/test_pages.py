@@ -172,3 +172,20 @@ def test_history_with_trends(trio, as_org, client_for, make_meeting):
     make_meeting(date(2026, 11, 30))
     html = client_for(trio.alice).get(BASE).content.decode()
     assert html.count("<svg") >= 5 and "data-history" in html
+
+
+def test_list_and_detail_queries_are_bounded(
+    trio, as_org, client_for, make_meeting, django_assert_max_num_queries
+):
+    from datetime import date, timedelta
+
+    first = date(2026, 10, 5)
+    for week in range(8):
+        meeting = make_meeting(first + timedelta(days=7 * week))
+        for n in range(3):
+            _item(trio, as_org, meeting, f"Item {week}.{n}")
+    client = client_for(trio.alice)
+    with django_assert_max_num_queries(30):
+        assert client.get(BASE).status_code == 200
+    with django_assert_max_num_queries(30):
+        assert client.get(f"{BASE}{meeting.pk}/").status_code == 200
