@@ -180,6 +180,12 @@ def sanitize_events(
     return kept
 
 
+def setting_dict(connection, name: str) -> dict:
+    """A JSON setting of the connection that must be an object ({} otherwise)."""
+    value = (connection.settings or {}).get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -29,6 +29,7 @@ from .base import (
     InboundRequest,
     PullResult,
     RateLimit,
+    SettingField,
     WebhookRejected,
     register,
 )
@@ -61,6 +62,17 @@ class ActiveCampaignConnector(Connector):
             help_text=_(
                 "A long random string of your choice: add ?token=<it> to the webhook URL you "
                 "give ActiveCampaign (it does not sign its webhooks)."
+            ),
+        ),
+    )
+    settings_fields = (
+        SettingField(
+            "forms",
+            _("Forms"),
+            json=True,
+            help_text=_(
+                'What each form (by id or name) means: {"7": {"content": "case-study-key"}, '
+                '"Demo": {"type": "demo_request"}}.'
             ),
         ),
     )
@@ -159,7 +171,7 @@ class ActiveCampaignConnector(Connector):
             if key:
                 event["campaign"] = key
         if kind == "subscribe" and form:
-            forms = (connection.settings or {}).get("forms") or {}
+            forms = norm.setting_dict(connection, "forms")
             setting = forms.get(str(form.get("id"))) or forms.get(form.get("name", "")) or {}
             content = norm.content_key(setting.get("content", ""))
             if setting.get("type"):

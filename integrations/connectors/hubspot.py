@@ -49,6 +49,7 @@ from .base import (
     LeadChange,
     PullResult,
     RateLimit,
+    SettingField,
     WebhookRejected,
     register,
 )
@@ -149,6 +150,24 @@ class HubSpotConnector(Connector):
             _("Client secret (verifies webhook signatures)"),
             required=False,
             help_text=_("The app's client secret, shown next to its access token."),
+        ),
+    )
+    settings_fields = (
+        SettingField(
+            "forms",
+            _("Forms"),
+            json=True,
+            help_text=_(
+                'What each HubSpot form (by its GUID) means: {"<guid>": {"type": '
+                '"demo_request"}, "<guid>": {"content": "white-paper-key"}}. Other forms '
+                "are form submissions."
+            ),
+        ),
+        SettingField(
+            "score_property",
+            _("Contact property for the score"),
+            help_text=_("Optional: a number property of yours that receives the score."),
+            placeholder="smarketing_score",
         ),
     )
     default_base_url = "https://api.hubapi.com"
@@ -279,7 +298,7 @@ class HubSpotConnector(Connector):
     # --- Mapping --------------------------------------------------------------------------
 
     def _form_settings(self, connection, guid: str) -> dict:
-        forms = (connection.settings or {}).get("forms") or {}
+        forms = norm.setting_dict(connection, "forms")
         entry = forms.get(guid) or {}
         return entry if isinstance(entry, dict) else {}
 

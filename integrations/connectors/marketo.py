@@ -35,6 +35,7 @@ from .base import (
     CredentialField,
     PullResult,
     RateLimit,
+    SettingField,
     register,
 )
 
@@ -65,6 +66,28 @@ class MarketoConnector(Connector):
     credential_fields = (
         CredentialField("client_id", _("Client ID (LaunchPoint service)"), secret=False),
         CredentialField("client_secret", _("Client secret")),
+    )
+    settings_fields = (
+        SettingField(
+            "forms",
+            _("Forms"),
+            json=True,
+            help_text=_(
+                'What each Marketo form (by name or id) means: {"Demo request": {"type": '
+                '"demo_request"}, "White paper": {"content": "white-paper-key"}}.'
+            ),
+        ),
+        SettingField(
+            "since",
+            _("First sync from"),
+            help_text=_("A date (YYYY-MM-DD); 30 days back when empty."),
+        ),
+        SettingField(
+            "activity_types",
+            _("Extra activity types"),
+            json=True,
+            help_text=_('Optional: {"<activity type id>": "custom:<name>"}.'),
+        ),
     )
     # Admin → Web Services → REST API endpoint without /rest (https://123-ABC-456.mktorest.com).
     default_base_url = ""
@@ -149,10 +172,15 @@ class MarketoConnector(Connector):
     # --- Pull --------------------------------------------------------------------------------
 
     def _activity_types(self, connection) -> list[int]:
-        configured = (connection.settings or {}).get("activity_types") or {}
+        return sorted(t for t, v in self._types(connection).items() if v)
+
+    def _types(self, connection) -> dict[int, str]:
+        """The standard activity types, plus (or minus, with "") the connection's."""
         types = dict(ACTIVITY_TYPES)
-        types.update({int(k): v for k, v in configured.items()})
-        return sorted(t for t, v in types.items() if v)
+        for key, value in norm.setting_dict(connection, "activity_types").items():
+            if str(key).isdigit() and isinstance(value, str):
+                types[int(key)] = value
+        return types
 
     def pull(self, connection, client, stream: str, cursor: dict) -> PullResult:
         if stream != "activities":
@@ -220,13 +248,7 @@ class MarketoConnector(Connector):
     def _event(self, connection, activity: dict, lead: dict | None) -> dict | None:
         if not lead or not lead.get("email"):
             return None
-        types = {
-            **ACTIVITY_TYPES,
-            **{
-                int(k): v
-                for k, v in ((connection.settings or {}).get("activity_types") or {}).items()
-            },
-        }
+        types = self._types(connection)
         event_type = types.get(int(activity.get("activityTypeId") or 0))
         at = norm.parse_time(activity.get("activityDate"))
         if not event_type or at is None:
@@ -253,7 +275,7 @@ class MarketoConnector(Connector):
         elif event_type == "form_submit":
             event["url"] = attributes.get("Referrer URL") or ""
             event["properties"]["form"] = primary
-            forms = (connection.settings or {}).get("forms") or {}
+            forms = norm.setting_dict(connection, "forms")
             form = (
                 forms.get(primary)
                 or forms.get(str(activity.get("primaryAttributeValueId") or ""))

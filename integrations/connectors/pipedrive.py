@@ -27,6 +27,7 @@ from .base import (
     LeadChange,
     PullResult,
     RateLimit,
+    SettingField,
     register,
 )
 
@@ -57,6 +58,14 @@ class PipedriveConnector(Connector):
             "api_token",
             _("Personal API token"),
             help_text=_("Pipedrive → your name → Personal preferences → API."),
+        ),
+    )
+    settings_fields = (
+        SettingField(
+            "lead_labels",
+            _("Lead labels by stage"),
+            json=True,
+            help_text=_('Optional: {"mql": "<label id>", "sql": "<label id>"}.'),
         ),
     )
     default_base_url = "https://api.pipedrive.com"
@@ -183,7 +192,7 @@ class PipedriveConnector(Connector):
         )
         title = f"{lead.first_name} {lead.last_name}".strip() or lead.email
         title = f"{title} ({stage_label})"
-        labels = ((connection.settings or {}).get("lead_labels") or {}).get(change.to_stage)
+        labels = norm.setting_dict(connection, "lead_labels").get(change.to_stage)
         if change.to_stage in REJECTED:
             for existing in open_leads:
                 _data(

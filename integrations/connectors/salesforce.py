@@ -42,6 +42,7 @@ from .base import (
     LeadChange,
     PullResult,
     RateLimit,
+    SettingField,
     register,
 )
 
@@ -144,6 +145,18 @@ class SalesforceConnector(Connector):
             ),
         ),
         CredentialField("client_secret", _("Consumer secret")),
+    )
+    settings_fields = (
+        SettingField(
+            "lead_status",
+            _("Lead Status values"),
+            json=True,
+            help_text=_(
+                'If your Lead Status picklist differs: {"mql": "Open - Not Contacted", '
+                '"sal": "Working - Contacted", "recycled": "Closed - Not Converted"}.'
+            ),
+        ),
+        SettingField("lead_source", _("Lead Source of pushed leads"), placeholder="Web"),
     )
     # The org's My Domain (https://<domain>.my.salesforce.com): set as the base URL.
     default_base_url = "https://login.salesforce.com"
@@ -332,7 +345,7 @@ class SalesforceConnector(Connector):
     # --- Push -------------------------------------------------------------------------------
 
     def _status(self, connection, stage: str) -> str:
-        custom = (connection.settings or {}).get("lead_status") or {}
+        custom = norm.setting_dict(connection, "lead_status")
         return custom.get(stage) or LEAD_STATUS.get(stage, "")
 
     def push_lead(self, connection, client, lead, change: LeadChange) -> str:
