@@ -312,12 +312,22 @@ def rescore_statement(
     attribute_columns = ", ".join(
         f"{column} AS {_alias(attribute)}" for attribute, column in ATTRIBUTE_COLUMNS.items()
     )
+    # A full re-score's snapshot: is the lead unchanged since it was taken? (Computed as a
+    # column, not filtered here: the planner has no idea how many rows an xmin test
+    # keeps, and would plan the rest of the statement for one row.)
+    fresh, snapshot_join = "", ""
+    if snapshot:
+        fresh = (
+            ", (s.lead_id IS NOT NULL AND s.lead_xmin = l.xmin "
+            "AND l.rescore_requested_at IS NULL) AS fresh"
+        )
+        snapshot_join = f"LEFT JOIN {snapshot} s ON s.lead_id = l.id"
     ctes = [
         f"""locked AS MATERIALIZED (
             SELECT l.id, l.score AS old_score, l.grade AS old_grade, l.hot AS old_hot,
-                   l.stage, l.xmin AS lead_xmin, l.rescore_requested_at AS mark,
-                   {attribute_columns}
+                   l.stage, {attribute_columns}{fresh}
             FROM {lead_table} l LEFT JOIN {Company._meta.db_table} c ON c.id = l.company_id
+            {snapshot_join}
             WHERE l.organization_id = {org} AND {scope("l.id")} {extra}
             ORDER BY l.id
             FOR NO KEY UPDATE OF l SKIP LOCKED
@@ -326,14 +336,10 @@ def rescore_statement(
     base = "locked"
     if snapshot:
         # Unchanged since the snapshot: no event, attribute or mark was written to the
-        # lead row after it (ingestion writes the row, or finds it marked).
+        # lead row after it (ingestion writes the row, or finds it marked). The others
+        # are locked but left out: the caller marks them for the live pipeline.
         base = "base"
-        ctes.append(
-            f"""base AS MATERIALIZED (
-                SELECT k.* FROM locked k JOIN {snapshot} s ON s.lead_id = k.id
-                WHERE s.lead_xmin = k.lead_xmin AND k.mark IS NULL
-            )"""
-        )
+        ctes.append("base AS MATERIALIZED (SELECT * FROM locked WHERE fresh)")
 
     fit_selects = [
         f"SELECT k.id AS lead_id, {p.add(rule.id, 'bigint')} AS rule_id, "
