@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from leads.models import Campaign, Lead, LifecycleTransition, RejectReason, Stage
@@ -415,52 +415,85 @@ def _transitions(organization: Organization, segment: Segment):
 def mql_cohort(
     organization: Organization,
     period: Period,
-    segment: Segment = Segment(),
+    segment: Segment = ALL_LEADS,
     *,
     now: datetime | None = None,
 ) -> Cohort:
-    """Of the leads that became MQL in the period, the share that reached SQL after
-    becoming MQL (at any time up to now). One query."""
+    """Of the leads that became MQL in the period, the share that reached SQL after one
+    of those MQL entries (at any time up to now): a lead reached SQL iff its latest SQL
+    transition is not before its first MQL entry of the period. Two queries."""
     now = now or timezone.now()
-    reached = LifecycleTransition.objects.for_org(organization).filter(
-        lead_id=OuterRef("lead_id"), to_stage=Stage.SQL, at__gte=OuterRef("at")
+    entries = _transitions(organization, segment).filter(
+        to_stage=Stage.MQL, at__gte=period.start, at__lt=period.end
     )
-    rows = (
-        _transitions(organization, segment)
-        .filter(to_stage=Stage.MQL, at__gte=period.start, at__lt=period.end)
-        .annotate(reached=Exists(reached))
-        .order_by()
-        .aggregate(
-            size=Count("lead_id", distinct=True),
-            reached_sql=Count("lead_id", distinct=True, filter=Q(reached=True)),
+    first_mql = dict(
+        entries.order_by()
+        .values("lead_id")
+        .annotate(first=Min("at"))
+        .values_list("lead_id", "first")
+    )
+    hit = 0
+    if first_mql:
+        last_sql = (
+            LifecycleTransition.objects.for_org(organization)
+            .filter(to_stage=Stage.SQL, at__gte=period.start, lead_id__in=entries.values("lead_id"))
+            .order_by()
+            .values("lead_id")
+            .annotate(last=Max("at"))
+            .values_list("lead_id", "last")
         )
-    )
-    size, hit = rows["size"] or 0, rows["reached_sql"] or 0
+        hit = sum(1 for lead_id, last in last_sql if last >= first_mql.get(lead_id, last))
+    size = len(first_mql)
     age = max(0, (now - min(now, period.end)).days)
     return Cohort(size=size, reached_sql=hit, rate=_rate(hit, size), age_days=age)
 
 
-def speed_to_lead(
-    organization: Organization, period: Period, segment: Segment = Segment()
-) -> float | None:
-    """Median minutes from becoming MQL to the lead's first sales touch, over the leads
-    whose first touch falls in the period and came after they became MQL (from the
-    latest MQL entry before that touch). One query."""
+def speed_samples(
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+    segment: Segment = ALL_LEADS,
+    *,
+    with_dims: bool = False,
+):
+    """``(first touch, MQL→touch in microseconds[, lead dims])`` of the leads whose first
+    sales touch is in ``[start, end)`` and came after they became MQL (measured from the
+    latest MQL entry before the touch). One query."""
+    dims = ("lead__source", "lead__campaign_id", "lead__owner_id", "lead__grade")
     rows = (
         _transitions(organization, segment)
         .filter(
             to_stage=Stage.MQL,
-            lead__first_touch_at__gte=period.start,
-            lead__first_touch_at__lt=period.end,
+            lead__first_touch_at__gte=start,
+            lead__first_touch_at__lt=end,
             at__lte=F("lead__first_touch_at"),
         )
         .order_by()
-        .values("lead_id")
+        .values("lead_id", *(dims if with_dims else ()))
         .annotate(mql_at=Max("at"), touch_at=Max("lead__first_touch_at"))
-        .values_list("mql_at", "touch_at")
     )
-    minutes = [(touch - mql).total_seconds() / 60 for mql, touch in rows]
-    return round(statistics.median(minutes), 1) if minutes else None
+    for row in rows:
+        span = row["touch_at"] - row["mql_at"]
+        micros = (span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds
+        if with_dims:
+            yield row["touch_at"], micros, tuple(row[d] for d in dims)
+        else:
+            yield row["touch_at"], micros
+
+
+def median_minutes(micros: list[int]) -> float | None:
+    return round(statistics.median(micros) / 60_000_000, 1) if micros else None
+
+
+def speed_to_lead(
+    organization: Organization, period: Period, segment: Segment = ALL_LEADS
+) -> float | None:
+    """Median minutes from becoming MQL to the lead's first sales touch, over the leads
+    whose first touch falls in the period and came after they became MQL (from the
+    latest MQL entry before that touch). Closed days from the rollups' samples."""
+    from . import rollups
+
+    return median_minutes(rollups.speed_samples(organization, period, segment))
 
 
 def spend_by_campaign(organization: Organization, period: Period) -> dict[int, Decimal]:

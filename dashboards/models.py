@@ -156,8 +156,10 @@ class RollupState(TenantModel):
     # Rollups hold every local day up to this one (inclusive); later days are live.
     built_through = models.DateField(null=True, blank=True)
     built_at = models.DateTimeField(default=timezone.now)
-    # When the whole history was last rebuilt (nightly).
+    # When the whole history was last rebuilt.
     full_at = models.DateTimeField(null=True, blank=True)
+    # The layout of the rows (``rollups.VERSION``): another one is rebuilt, never read.
+    version = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = _("rollup state")

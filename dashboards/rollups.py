@@ -17,6 +17,14 @@ Rollup metrics (one row per local day, metric and segment key):
   ``marketing_won``: won deals whose lead had a marketing touch (an event other than
   an unsubscription) before the deal was created.
 
+- ``speed_sample``: one row per lead whose first sales touch is that day (after becoming
+  MQL): ``count`` holds the MQL → touch span in microseconds (not summed: the median is
+  taken over the samples).
+
+Each fact is written twice: under its segment key, and under the organization's total
+key (``source = "*"``), so that the unsegmented read (the dashboard's default, the TV,
+the meeting pack) sums a few rows per day.
+
 Building a range of days replaces its rows under a row lock on the organization's
 ``RollupState``: running it twice, or twice at once, gives the same rows.
 """
@@ -39,6 +47,11 @@ from .kpis import ALL_LEADS, NOT_A_TOUCH, Period, Segment, local_midnight, local
 from .models import DailyKpi, RollupState
 
 ENTRY_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.CUSTOMER)
+TOTAL = "*"  # the source of the organization's total rows
+TOTAL_DIMS = (TOTAL, None, None, "")
+SAMPLE = "speed_sample"
+# Rollups written by another layout of these rows are not read (and are rebuilt).
+VERSION = 2
 CHUNK_DAYS = 31
 # Closed days rebuilt every night: late events and edited deals reach the rollups.
 NIGHTLY_DAYS = 35
@@ -104,10 +117,11 @@ def additive(organization: Organization, period: Period, segment: Segment = ALL_
     return counts
 
 
-def _read_rollups(
-    organization: Organization, first: date, last: date, segment: Segment, counts: Counts
-) -> None:
-    q = Q(day__gte=first, day__lte=last) & (Q(prev_day__isnull=True) | Q(prev_day__gte=first))
+def _segment_rows(organization: Organization, first: date, last: date, segment: Segment):
+    rows = DailyKpi.objects.for_org(organization).filter(day__gte=first, day__lte=last)
+    if segment.is_all:
+        return rows.filter(source=TOTAL)
+    q = ~Q(source=TOTAL)
     if segment.source:
         q &= Q(source=segment.source)
     if segment.campaign_id:
@@ -116,20 +130,47 @@ def _read_rollups(
         q &= Q(owner_id=segment.owner_id)
     if segment.grade:
         q &= Q(grade=segment.grade)
+    return rows.filter(q)
+
+
+def _read_rollups(
+    organization: Organization, first: date, last: date, segment: Segment, counts: Counts
+) -> None:
     rows = (
-        DailyKpi.objects.for_org(organization)
-        .filter(q)
+        _segment_rows(organization, first, last, segment)
+        .filter(Q(prev_day__isnull=True) | Q(prev_day__gte=first))
+        .exclude(metric=SAMPLE)
         .order_by()
         .values("metric")
         .annotate(n=Sum("count"), total=Sum("amount"))
     )
     for row in rows:
-        metric = row["metric"]
-        if metric.startswith("reenter:"):
-            # Re-entries whose previous entry is in the period: subtracted from entries.
-            counts.add(metric, row["n"])
-        else:
-            counts.add(metric, row["n"], row["total"])
+        # Re-entries whose previous entry is in the period are subtracted from entries
+        # (``Counts.distinct_entries``).
+        counts.add(row["metric"], row["n"], row["total"])
+
+
+def speed_samples(organization: Organization, period: Period, segment: Segment) -> list[int]:
+    """MQL → first touch spans (microseconds) of the period: closed days from the
+    rollups' samples, the rest live."""
+    from .kpis import speed_samples as live_samples
+
+    days = _rollup_days(organization, period)
+    live_from = period.start
+    out: list[int] = []
+    if days is not None:
+        first, last = days
+        out += list(
+            _segment_rows(organization, first, last, segment)
+            .filter(metric=SAMPLE)
+            .values_list("count", flat=True)
+        )
+        live_from = local_midnight(last + timedelta(days=1), org_timezone(organization))
+    if live_from < period.end:
+        out += [
+            micros for _at, micros in live_samples(organization, live_from, period.end, segment)
+        ]
+    return out
 
 
 def _touched_before_deal(organization: Organization):
@@ -313,7 +354,34 @@ def _build_chunk(organization: Organization, first: date, last: date) -> int:
             row[0] += 1
             row[1] += amount
 
+    from .kpis import speed_samples as live_samples
+
+    samples = [
+        (day_of(touch_at), micros, _dims(*dims))
+        for touch_at, micros, dims in live_samples(org, start, end, ALL_LEADS, with_dims=True)
+    ]
+    # The organization's totals: every fact again under the total key.
+    for (day, metric, _key_dims, prev_day), (n, total) in list(facts.items()):
+        row = facts[(day, metric, TOTAL_DIMS, prev_day)]
+        row[0] += n
+        row[1] += total
+
     DailyKpi.objects.for_org(org).filter(day__gte=first, day__lte=last).delete()
+    sample_rows = [
+        DailyKpi(
+            organization_id=org.pk,
+            day=day,
+            metric=SAMPLE,
+            source=source,
+            campaign_id=campaign_id,
+            owner_id=owner_id,
+            grade=grade,
+            count=micros,
+        )
+        for day, micros, key_dims in samples
+        for (source, campaign_id, owner_id, grade) in (key_dims, TOTAL_DIMS)
+    ]
+    DailyKpi.objects.bulk_create(sample_rows, batch_size=2000)
     DailyKpi.objects.bulk_create(
         [
             DailyKpi(
@@ -335,7 +403,7 @@ def _build_chunk(organization: Organization, first: date, last: date) -> int:
         ],
         batch_size=2000,
     )
-    return len(facts)
+    return len(facts) + len(sample_rows)
 
 
 def _lock_state(organization: Organization) -> RollupState:
@@ -368,7 +436,7 @@ def refresh(
     Returns the days built, or None."""
     yesterday = local_today(organization, now=now) - timedelta(days=1)
     state = _lock_state(organization)
-    through = state.built_through
+    through = state.built_through if state.version == VERSION else None
     if through is not None and through > yesterday:
         through = None  # the clock went back (tests, restored backups): rebuild
     if full or through is None:
@@ -385,6 +453,7 @@ def refresh(
     RollupState.objects.for_org(organization).filter(pk=state.pk).update(
         built_through=yesterday,
         built_at=moment,
+        version=VERSION,
         **({"full_at": moment} if full or through is None else {}),
     )
     return built
