@@ -1,5 +1,5 @@
 """A manager creates a bonus plan with tiers in the browser, reads a rep's statement
-line by line; the rep sees only their own."""
+line by line."""
 
 from __future__ import annotations
 
