@@ -119,6 +119,15 @@ def most_urgent_clocks(organization: Any, lead_ids: Sequence[int]) -> dict[int, 
     return {clock.lead_id: clock for clock in ranked}
 
 
+def _most_urgent_of(clocks: Sequence[Clock]) -> Clock | None:
+    """The same choice as ``most_urgent_clocks``, in Python, for one lead's clocks."""
+    open_ = [c for c in clocks if c.status in OPEN]
+    if open_:
+        return min(open_, key=lambda c: (c.due_at, c.pk))
+    unanswered = [c for c in clocks if c.status == Clock.Status.BREACHED and not c.touched_at]
+    return max(unanswered, key=lambda c: (c.due_at, c.pk)) if unanswered else None
+
+
 def _needs_calendar(clocks: Sequence[Clock]) -> bool:
     return any(c.commitment.business_time for c in clocks)
 
@@ -129,10 +138,13 @@ def countdowns(organization: Any, leads: Sequence[Any], *, now: datetime | None 
     Two queries at most (the clocks; the calendar when a clock counts business hours)."""
     now = now or timezone.now()
     ids = [lead.pk for lead in leads]
-    found = most_urgent_clocks(organization, ids)
-    if len(ids) == 1 and not found:
-        latest = selectors.lead_clocks(organization, ids[0])[:1]
-        found = {clock.lead_id: clock for clock in latest}
+    if len(ids) == 1:
+        # The lead page: its clocks in one query; the most urgent, else the latest.
+        mine = selectors.lead_clocks(organization, ids[0])
+        pick = _most_urgent_of(mine) or (mine[0] if mine else None)
+        found = {pick.lead_id: pick} if pick else {}
+    else:
+        found = most_urgent_clocks(organization, ids)
     if not found:
         return {}
     spec = selectors.calendar_spec(organization) if _needs_calendar(list(found.values())) else None
