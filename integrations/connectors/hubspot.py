@@ -110,6 +110,21 @@ PUSHED_ATTRIBUTES = {
     "phone": "phone",
 }
 WEBHOOK_OBJECT_TYPES = {"0-1": "contacts", "0-3": "deals"}
+LIFECYCLE_ORDER = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
+# HubSpot's search API stops at 10,000 results: restart from the newest change before.
+SEARCH_WINDOW = 9_900
+
+
+def _rank(stage: str) -> int:
+    return LIFECYCLE_ORDER.index(stage) if stage in LIFECYCLE_ORDER else -1
 
 
 def _flat_properties(properties: Any) -> dict[str, Any]:
@@ -359,7 +374,11 @@ class HubSpotConnector(Connector):
             at = norm.parse_time((item.get("properties") or {}).get(prop) or item.get("updatedAt"))
             if at is not None:
                 newest = max(newest, norm.to_ms(at))
-        if after:
+        if after and str(after).isdigit() and int(after) >= SEARCH_WINDOW:
+            # Everything older than the newest seen is read (ascending order): go on
+            # from there with a fresh search.
+            next_cursor = {"since": max(newest, int(cursor.get("newest") or 0))}
+        elif after:
             next_cursor = {
                 "since": since,
                 "after": after,
@@ -530,53 +549,77 @@ class HubSpotConnector(Connector):
     # --- Push -----------------------------------------------------------------------------
 
     def push_lead(self, connection, client, lead, change: LeadChange) -> str:
-        """Upsert the contact by e-mail: the stage (Smarketing's) always; the attributes
-        HubSpot has empty (fill-empty, the first time we push this lead)."""
-        properties: dict[str, str] = {}
-        if not change.external_id:
-            current = self._current(client, lead.email)
-            for attribute, prop in PUSHED_ATTRIBUTES.items():
-                value = getattr(lead, attribute, "") or ""
-                if value and not current.get(prop):
-                    properties[prop] = value
-            if lead.company_id and not current.get("company"):
-                properties["company"] = lead.company.name
-        lifecycle = LIFECYCLE.get(change.to_stage)
-        if lifecycle:
-            properties["lifecyclestage"] = lifecycle
-        status = LEAD_STATUS.get(change.to_stage)
-        if status:
-            properties["hs_lead_status"] = status
-        score_property = (connection.settings or {}).get("score_property")
-        if score_property:
-            properties[score_property] = str(lead.score)
-        data = (
-            client.post(
-                "/crm/v3/objects/contacts/batch/upsert",
-                json={
-                    "inputs": [{"id": lead.email, "idProperty": "email", "properties": properties}]
-                },
-            ).json()
-            or {}
-        )
-        results = data.get("results") or []
-        if not results:
-            raise ConnectorError(f"HubSpot upserted nothing: {str(data)[:300]}")
-        return str(results[0]["id"])
+        external_id, error = self.push_leads(connection, client, [(lead, change)])[0]
+        if error:
+            raise ConnectorError(f"HubSpot did not take the contact: {error}")
+        return external_id
 
-    def _current(self, client, email: str) -> dict[str, Any]:
-        # 207 (multi-status) when the e-mail is unknown to HubSpot.
-        data = (
-            client.post(
-                "/crm/v3/objects/contacts/batch/read",
-                json={
-                    "idProperty": "email",
-                    "inputs": [{"id": email}],
-                    "properties": [*PUSHED_ATTRIBUTES.values(), "company", "lifecyclestage"],
-                },
-                ok=lambda status: 200 <= status < 300,
-            ).json()
-            or {}
-        )
-        results = data.get("results") or []
-        return (results[0].get("properties") or {}) if results else {}
+    def push_leads(
+        self, connection, client, items: list[tuple[Any, LeadChange]]
+    ) -> list[tuple[str, str]]:
+        """Upsert contacts by e-mail, 100 per call: the stage (Smarketing's) always —
+        never backwards from what HubSpot has on a first push —, the attributes HubSpot
+        has empty the first time we push a lead. ``(contact id, error)`` per item."""
+        first_time = [lead.email for lead, change in items if not change.external_id]
+        current = self._current(client, first_time)
+        inputs = []
+        for lead, change in items:
+            properties: dict[str, str] = {}
+            known = current.get(lead.email.lower()) if not change.external_id else None
+            if not change.external_id:
+                known = known or {}
+                for attribute, prop in PUSHED_ATTRIBUTES.items():
+                    value = getattr(lead, attribute, "") or ""
+                    if value and not known.get(prop):
+                        properties[prop] = value
+                if lead.company_id and not known.get("company"):
+                    properties["company"] = lead.company.name
+            lifecycle = LIFECYCLE.get(change.to_stage)
+            if lifecycle and _rank(lifecycle) >= _rank((known or {}).get("lifecyclestage") or ""):
+                properties["lifecyclestage"] = lifecycle
+            status = LEAD_STATUS.get(change.to_stage)
+            if status:
+                properties["hs_lead_status"] = status
+            score_property = (connection.settings or {}).get("score_property")
+            if score_property:
+                properties[score_property] = str(lead.score)
+            inputs.append({"id": lead.email, "idProperty": "email", "properties": properties})
+        ids: dict[str, str] = {}
+        for chunk in norm.chunks(inputs, PAGE):
+            data = (
+                client.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": chunk}).json()
+                or {}
+            )
+            for result in data.get("results") or []:
+                email = ((result.get("properties") or {}).get("email") or "").lower()
+                ids[email] = str(result["id"])
+        return [
+            (ids[lead.email.lower()], "") if lead.email.lower() in ids else ("", "not upserted")
+            for lead, _change in items
+        ]
+
+    def _current(self, client, emails: list[str]) -> dict[str, dict[str, Any]]:
+        """HubSpot's values of these contacts (by e-mail); unknown e-mails are absent
+        (HubSpot answers 207 multi-status for them)."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in norm.chunks(sorted({e.lower() for e in emails}), PAGE):
+            data = (
+                client.post(
+                    "/crm/v3/objects/contacts/batch/read",
+                    json={
+                        "idProperty": "email",
+                        "inputs": [{"id": email} for email in chunk],
+                        "properties": [
+                            "email",
+                            *PUSHED_ATTRIBUTES.values(),
+                            "company",
+                            "lifecyclestage",
+                        ],
+                    },
+                ).json()
+                or {}
+            )
+            for contact in data.get("results") or []:
+                props = contact.get("properties") or {}
+                found[(props.get("email") or "").lower()] = props
+        return found

@@ -339,3 +339,39 @@ def test_unknown_token_is_an_auth_error(trio, fake):
     run = sync(connection)
     assert run.status == "error"
     assert reload(connection).status == "error"
+
+
+def test_many_leads_are_upserted_100_at_a_time_never_moving_a_stage_back(hubspot, fake, trio):
+    emails = [f"bulk{i:03d}@exemple.fr" for i in range(250)]
+    with tenant_context(trio.alpha.pk):
+        ingest_events(
+            organization=trio.alpha,
+            events=[
+                {
+                    "id": f"b{i}",
+                    "type": "form_submit",
+                    "occurred_at": timezone.now().isoformat(),
+                    "email": e,
+                }
+                for i, e in enumerate(emails)
+            ],
+            source="api",
+        )
+        leads = list(Lead.objects.for_org(trio.alpha).select_related("company").order_by("email"))
+    fake.add_contact("bulk000@exemple.fr", lifecyclestage="customer")
+    results = HubSpotConnector().push_leads(
+        hubspot,
+        client_for(hubspot),
+        [
+            (lead, LeadChange(from_stage="lead", to_stage="mql", at=timezone.now()))
+            for lead in leads
+        ],
+    )
+    assert all(contact_id and not error for contact_id, error in results)
+    upserts = fake.calls("POST", r"/crm/v3/objects/contacts/batch/upsert")
+    assert [len(call.json()["inputs"]) for call in upserts] == [100, 100, 50]
+    assert all(len(c.json()["inputs"]) <= 100 for c in fake.calls("POST", r".*/batch/read"))
+    assert fake.contact_by_email("bulk000@exemple.fr")["properties"]["lifecyclestage"] == "customer"
+    assert fake.contact_by_email("bulk001@exemple.fr")["properties"]["lifecyclestage"] == (
+        "marketingqualifiedlead"
+    )
