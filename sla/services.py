@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from smarketing.errors import ServiceError
-from smarketing.notifications.services import notify
+from smarketing.notifications.services import Event, notify, notify_many
 from smarketing.tenancy.db import system_context, tenant_context
 from smarketing.tenancy.models import Membership, Organization
 from smarketing.tenancy.permissions import Role, has_perm, require_perm
@@ -66,9 +66,10 @@ log = logging.getLogger(__name__)
 
 OPEN = (Clock.Status.RUNNING, Clock.Status.WARNED)
 SIDES = ("marketing", "sales")
-# Event triggers older than this do not start clocks (a CSV import of last year's demo
-# requests must not raise a thousand breaches).
-MAX_TRIGGER_AGE = timedelta(days=7)
+# Triggers older than this start no clock: a CSV import of last year's demo requests,
+# or a full re-score that finds leads "hot since" last week, must not raise a thousand
+# breaches at once; sales could not have answered them in time.
+MAX_TRIGGER_AGE = timedelta(days=1)
 # The scan claims at most this many clocks per statement and transaction; a backlog is
 # worked through in several batches within one tick, up to the time budget.
 SCAN_BATCH = 500
@@ -946,6 +947,8 @@ def start_clocks(
     lead and commitment. Return the clocks started."""
     now = now or timezone.now()
     at = min(at or now, now)
+    if at < now - MAX_TRIGGER_AGE:
+        return []
     commitments = [
         c
         for c in selectors.active_sales_commitments(organization, trigger=trigger)
@@ -973,7 +976,7 @@ def start_event_clocks(
 ) -> list[int]:
     """The ``events_ingested`` receiver's work: ``events`` are ``(lead_id, type,
     occurred_at)`` of one committed batch; start a clock per lead for the first event
-    of each trigger type (within ``MAX_TRIGGER_AGE``). Return the clock ids started."""
+    of each trigger type (within ``MAX_TRIGGER_AGE``, one day). Return the clock ids started."""
     now = now or timezone.now()
     by_type: dict[str, list[SalesCommitment]] = {}
     for commitment in selectors.active_sales_commitments(organization, trigger=Trigger.EVENT):
@@ -1146,17 +1149,16 @@ def _lead_name(lead) -> str:
     return lead.full_name or lead.email or f"#{lead.pk}"
 
 
-def _notify_clock(organization: Organization, clock: Clock, kind: str) -> int:
+def _clock_event(organization: Organization, clock: Clock, kind: str, managers) -> Event:
     """The one notification of one transition (owner; escalation: the sales managers)."""
     lead = clock.lead
     name = _lead_name(lead)
     due = _format_due(organization, clock.due_at)
     what = str(clock.commitment)
     url = _url("leads-detail", organization, lead_id=lead.pk)
-    owner = [clock.owner_id] if clock.owner_id else _sales_managers(organization)
+    owner = (clock.owner_id,) if clock.owner_id else tuple(managers())
     if kind == "warn":
-        sent = notify(
-            organization=organization,
+        return Event(
             recipients=owner,
             kind="sla.warned",
             title=format_lazy(_lazy("Follow up {name} before {due}"), name=name, due=due),
@@ -1164,10 +1166,8 @@ def _notify_clock(organization: Organization, clock: Clock, kind: str) -> int:
             url=url,
             dedupe_key=f"sla.warned:{clock.pk}",
         )
-        signals.clock_warned.send(sender=Clock, organization=organization, clock=clock)
-    elif kind == "breach":
-        sent = notify(
-            organization=organization,
+    if kind == "breach":
+        return Event(
             recipients=owner,
             kind="sla.breached",
             title=format_lazy(
@@ -1177,46 +1177,68 @@ def _notify_clock(organization: Organization, clock: Clock, kind: str) -> int:
             url=url,
             dedupe_key=f"sla.breached:{clock.pk}",
         )
-        signals.clock_breached.send(sender=Clock, organization=organization, clock=clock)
-    else:
-        owner_label = str(clock.owner) if clock.owner_id else _lazy("nobody")
-        sent = notify(
-            organization=organization,
-            recipients=_sales_managers(organization),
-            kind="sla.escalated",
-            title=format_lazy(
-                _lazy("Escalation: {name} still not followed up (due {due}, owner {owner})"),
-                name=name,
-                due=due,
-                owner=owner_label,
-            ),
-            body=what,
-            url=url,
-            dedupe_key=f"sla.escalated:{clock.pk}",
-        )
-        signals.clock_escalated.send(sender=Clock, organization=organization, clock=clock)
-    return len(sent)
+    owner_label = str(clock.owner) if clock.owner_id else _lazy("nobody")
+    return Event(
+        recipients=tuple(managers()),
+        kind="sla.escalated",
+        title=format_lazy(
+            _lazy("Escalation: {name} still not followed up (due {due}, owner {owner})"),
+            name=name,
+            due=due,
+            owner=owner_label,
+        ),
+        body=what,
+        url=url,
+        dedupe_key=f"sla.escalated:{clock.pk}",
+    )
+
+
+SIGNALS = {
+    "warn": signals.clock_warned,
+    "breach": signals.clock_breached,
+    "escalate": signals.clock_escalated,
+}
 
 
 def _notify_claimed(kind: str, claimed: list[tuple[int, int]]) -> int:
+    """Notify and signal the clocks this scanner moved: per organization, one batch of
+    notifications (a few queries for the whole batch), then one signal per clock."""
     by_org: dict[int, list[int]] = {}
     for clock_id, org_id in claimed:
         by_org.setdefault(org_id, []).append(clock_id)
     notified = 0
     for organization in Organization.objects.filter(pk__in=list(by_org)).order_by("pk"):
         with tenant_context(organization.pk):
-            clocks = (
+            clocks = list(
                 Clock.objects.for_org(organization)
                 .filter(pk__in=by_org[organization.pk])
                 .select_related("lead", "owner", "commitment")
                 .order_by("pk")
             )
+            cached: list = []
+
+            def managers(organization=organization, cached=cached):
+                if not cached:
+                    cached.append([u.pk for u in _sales_managers(organization)])
+                return cached[0]
+
+            try:
+                with transaction.atomic():
+                    notified += len(
+                        notify_many(
+                            organization=organization,
+                            events=[_clock_event(organization, c, kind, managers) for c in clocks],
+                        )
+                    )
+            except Exception:  # the transitions stand; the alerts are logged as lost
+                log.exception("sla scan: notifying %s of %s clocks failed", kind, len(clocks))
             for clock in clocks:
+                # A receiver that fails (integrations) must not undo the transitions.
                 try:
                     with transaction.atomic():
-                        notified += _notify_clock(organization, clock, kind)
-                except Exception:  # one bad notification must not block the others
-                    log.exception("sla scan: notifying %s of clock %s failed", kind, clock.pk)
+                        SIGNALS[kind].send(sender=Clock, organization=organization, clock=clock)
+                except Exception:
+                    log.exception("sla scan: a %s receiver failed for clock %s", kind, clock.pk)
     return notified
 
 

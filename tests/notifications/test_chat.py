@@ -30,7 +30,7 @@ def insecure_ok():
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         server = self.server
         server.received.append((dict(self.headers), body))
@@ -90,7 +90,9 @@ def _deliver_all(org, now=None):
 def test_the_url_is_stored_encrypted_and_shown_as_a_hint(trio, webhook, hook_server):
     assert hook_server.url not in webhook.url_encrypted
     assert chat.webhook_url(webhook) == hook_server.url
-    assert webhook.url_hint.startswith("http://127.0.0.1:") and "secrettoken" not in webhook.url_hint
+    assert (
+        webhook.url_hint.startswith("http://127.0.0.1:") and "secrettoken" not in webhook.url_hint
+    )
     assert webhook.kinds == ["sla.*"] and webhook.active
 
 
@@ -243,3 +245,28 @@ def test_the_settings_page(trio, client_for, hook_server):
     assert alice.post(url, {"action": "delete"}).status_code == 302
     with tenant_context(trio.alpha.pk):
         assert chat.webhook_for(trio.alpha) is None
+
+
+def test_notify_many_is_notify_for_each_event(trio, webhook):
+    from smarketing.notifications.services import Event, notify_many
+
+    events = [
+        Event(recipients=(trio.alice, trio.bob), kind="sla.warned", title="A", dedupe_key="k1"),
+        Event(
+            recipients=(trio.bob.pk, trio.charlie.pk),
+            kind="sla.breached",
+            title="B",
+            dedupe_key="k2",
+        ),
+    ]
+    with tenant_context(trio.alpha.pk):
+        created = notify_many(organization=trio.alpha, events=events)
+        again = notify_many(organization=trio.alpha, events=events)
+    # charlie is not a member of alpha: skipped; the same events twice: nothing new.
+    assert sorted((n.dedupe_key, n.recipient_id) for n in created) == [
+        ("k1", trio.alice.pk),
+        ("k1", trio.bob.pk),
+        ("k2", trio.bob.pk),
+    ]
+    assert again == []
+    assert [d.dedupe_key for d in _deliveries(trio.alpha)] == ["k1", "k2"]

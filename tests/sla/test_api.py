@@ -20,7 +20,9 @@ def clocks(trio, signed, make_lead):
     with tenant_context(trio.alpha.pk):
         for i in range(3):
             lead = make_lead(stage="mql", owner=trio.bob if i else None)
-            made += services.start_clocks(trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot")
+            made += services.start_clocks(
+                trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot", now=FRIDAY_1730
+            )
     return made
 
 

@@ -86,8 +86,12 @@ def test_a_demo_request_starts_its_clock_from_the_event_time(trio, signed, make_
                     "occurred_at": (FRIDAY_1730 + timedelta(minutes=5)).isoformat(),
                     "email": lead.email,
                 },
-                {"id": "p1", "type": "page_view", "occurred_at": FRIDAY_1730.isoformat(),
-                 "email": "other@prospect.test"},
+                {
+                    "id": "p1",
+                    "type": "page_view",
+                    "occurred_at": FRIDAY_1730.isoformat(),
+                    "email": "other@prospect.test",
+                },
             ],
             source="api",
             now=FRIDAY_1730 + timedelta(minutes=10),
@@ -103,10 +107,16 @@ def test_old_events_start_no_clock(trio, signed, make_lead):
     lead = make_lead(stage="lead")
     with tenant_context(trio.alpha.pk):
         started = services.start_event_clocks(
-            trio.alpha, [(lead.pk, "demo_request", FRIDAY_1730 - timedelta(days=30))],
+            trio.alpha,
+            [(lead.pk, "demo_request", FRIDAY_1730 - timedelta(days=30))],
             now=FRIDAY_1730,
         )
     assert started == []
+    with tenant_context(trio.alpha.pk):
+        old = services.start_clocks(
+            trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730 - timedelta(days=2), now=FRIDAY_1730
+        )
+    assert old == []  # a re-score finding leads "hot since" last week raises no alarm
 
 
 def test_becoming_hot_starts_a_clock(trio, signed, make_lead):
@@ -123,9 +133,16 @@ def test_becoming_hot_starts_a_clock(trio, signed, make_lead):
 def test_one_running_clock_per_lead_and_commitment(trio, signed, make_lead):
     lead = make_lead(stage="mql")
     with tenant_context(trio.alpha.pk):
-        first = services.start_clocks(trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot")
+        first = services.start_clocks(
+            trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot", now=FRIDAY_1730
+        )
         again = services.start_clocks(
-            trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730 + timedelta(minutes=1), "hot"
+            trio.alpha,
+            lead,
+            Trigger.BECAME_HOT,
+            FRIDAY_1730 + timedelta(minutes=1),
+            "hot",
+            now=FRIDAY_1730 + timedelta(minutes=1),
         )
     assert len(first) == 1 and again == []
     assert len(_clocks(trio.alpha)) == 1
@@ -205,7 +222,9 @@ def test_a_decision_is_a_touch(trio, signed, make_lead):
 def test_a_touch_before_the_start_does_not_stop_a_later_clock(trio, signed, make_lead):
     lead = make_lead(stage="mql", owner=trio.bob)
     with tenant_context(trio.alpha.pk):
-        services.start_clocks(trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot")
+        services.start_clocks(
+            trio.alpha, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot", now=FRIDAY_1730
+        )
         services.stop_clocks_on_touch(trio.alpha, lead, FRIDAY_1730 - timedelta(minutes=1), "call")
     assert _clocks(trio.alpha)[0].status == Clock.Status.RUNNING
 
@@ -281,7 +300,9 @@ def test_the_scan_sees_every_organization_and_notifies_in_each(trio, heads, sign
     theirs = make_lead(trio.charlie_org, stage="mql", owner=trio.charlie)
     for org, lead in ((trio.alpha, mine), (trio.charlie_org, theirs)):
         with tenant_context(org.pk):
-            services.start_clocks(org, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot")
+            services.start_clocks(
+                org, lead, Trigger.BECAME_HOT, FRIDAY_1730, "hot", now=FRIDAY_1730
+            )
     result = services.scan(paris(2026, 1, 12, 9, 30))
     assert len(result.breached) == 2
     assert [r for _k, r, _d in _notes(trio.alpha)] == [trio.bob.pk]
