@@ -103,12 +103,6 @@ def duration(minutes: Any) -> str:
     return _("%(d)s d") % {"d": days}
 
 
-def _get(row: Any, name: str, default: Any = None) -> Any:
-    if isinstance(row, dict):
-        return row.get(name, default)
-    return getattr(row, name, default)
-
-
 def kpi_value(current: dict[str, Any], name: str) -> Any:
     """One KPI of a report's ``current`` (or ``previous``) dict, by its report name."""
     if name == "sla_rate":
