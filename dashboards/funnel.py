@@ -10,8 +10,8 @@ its first entry in the period):
 - ``median_days``: days from the entry to the lead's next stage change, over the leads
   that left the stage (forward or out: recycled, disqualified).
 
-One query per stage (entries annotated with two index look-ups each), medians in
-Python over the period's entries.
+Three queries (new leads, the period's stage entries, and every later stage change of
+those leads), then one pass in Python over each lead's history.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from leads.models import Campaign, Lead, LifecycleTransition, Stage
@@ -31,50 +30,44 @@ from .kpis import ALL_LEADS, FUNNEL_BY, FUNNEL_STAGES, FunnelStage, Period, Segm
 DAY = 86400.0
 
 
-def _forward(stage: str) -> list[str]:
-    return list(FUNNEL_STAGES[FUNNEL_STAGES.index(stage) + 1 :])
+def _forward(stage: str) -> frozenset[str]:
+    return frozenset(FUNNEL_STAGES[FUNNEL_STAGES.index(stage) + 1 :])
 
 
-def _entries(organization: Organization, period: Period, segment: Segment, stage: str, by: str):
-    """``(lead_id, group, entered_at, moved_on, left_at)`` of the stage's entries."""
+FORWARD = {stage: _forward(stage) for stage in FUNNEL_STAGES}
+NOT_LEAVING_LEAD = frozenset({Stage.LEAD, Stage.SUBSCRIBER})
+
+
+def _first_entries(organization: Organization, period: Period, segment: Segment, by: str):
+    """``{(group, stage): {lead_id: entered_at}}``: each lead's first entry to each
+    stage in the period (two queries)."""
     org = organization
-    transitions = LifecycleTransition.objects.for_org(org)
     group_field = {"": None, "source": "source", "campaign": "campaign_id"}[by]
-    if stage == Stage.LEAD:
-        moment = "created_at"
-        rows = Lead.objects.for_org(org).filter(
-            segment.lead_q(), created_at__gte=period.start, created_at__lt=period.end
-        )
-        lead_ref, group_path = "pk", group_field
-        left = transitions.filter(lead_id=OuterRef("pk"), at__gte=OuterRef("created_at")).exclude(
-            to_stage__in=(Stage.LEAD, Stage.SUBSCRIBER)
-        )
-        moved = transitions.filter(
-            lead_id=OuterRef("pk"), at__gte=OuterRef("created_at"), to_stage__in=_forward(stage)
-        )
-    else:
-        moment = "at"
-        rows = transitions.filter(
-            segment.lead_q("lead__"), to_stage=stage, at__gte=period.start, at__lt=period.end
-        )
-        lead_ref, group_path = "lead_id", (f"lead__{group_field}" if group_field else None)
-        left = transitions.filter(lead_id=OuterRef("lead_id"), at__gt=OuterRef("at")).exclude(
-            to_stage=stage
-        )
-        moved = transitions.filter(
-            lead_id=OuterRef("lead_id"), at__gt=OuterRef("at"), to_stage__in=_forward(stage)
-        )
-    rows = rows.annotate(
-        moved_on=Exists(moved),
-        left_at=Subquery(left.order_by("at").values("at")[:1]),
-    ).order_by()
-    fields = [lead_ref, moment, "moved_on", "left_at"]
-    if group_path:
-        fields.append(group_path)
-    for values in rows.values_list(*fields):
-        lead_id, entered_at, moved_on, left_at = values[:4]
-        group = values[4] if group_path else ""
-        yield lead_id, ("" if group is None else str(group)), entered_at, moved_on, left_at
+    first: dict[tuple[str, str], dict[int, datetime]] = defaultdict(dict)
+
+    def keep(key, lead_id, at) -> None:
+        seen = first[key].get(lead_id)
+        if seen is None or at < seen:
+            first[key][lead_id] = at
+
+    created = Lead.objects.for_org(org).filter(
+        segment.lead_q(), created_at__gte=period.start, created_at__lt=period.end
+    )
+    fields = ["pk", "created_at", *([group_field] if group_field else [])]
+    for values in created.order_by().values_list(*fields):
+        group = values[2] if group_field else ""
+        keep(("" if group is None else str(group), Stage.LEAD), values[0], values[1])
+    entries = LifecycleTransition.objects.for_org(org).filter(
+        segment.lead_q("lead__"),
+        to_stage__in=FUNNEL_STAGES[1:],
+        at__gte=period.start,
+        at__lt=period.end,
+    )
+    fields = ["lead_id", "to_stage", "at", *([f"lead__{group_field}"] if group_field else [])]
+    for values in entries.order_by().values_list(*fields):
+        group = values[3] if group_field else ""
+        keep(("" if group is None else str(group), values[1]), values[0], values[2])
+    return first
 
 
 def funnel_stages(
@@ -82,32 +75,57 @@ def funnel_stages(
 ) -> list[FunnelStage]:
     if by not in FUNNEL_BY:
         raise ValueError(f"unknown funnel grouping {by!r}")
-    # group -> stage -> lead -> (entered_at, moved_on, left_at) of the first entry
-    first: dict[str, dict[str, dict[int, tuple[datetime, bool, datetime | None]]]] = defaultdict(
-        lambda: defaultdict(dict)
+    first = _first_entries(organization, period, segment, by)
+    # Every later stage change of those leads, in one query on the (lead, at) index,
+    # grouped by lead in time order.
+    lead_ids = sorted({lead_id for leads in first.values() for lead_id in leads})
+    history: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    later = LifecycleTransition.objects.for_org(organization).filter(
+        lead_id__in=lead_ids, at__gte=period.start
     )
-    for stage in FUNNEL_STAGES:
-        for lead_id, group, entered_at, moved_on, left_at in _entries(
-            organization, period, segment, stage, by
-        ):
-            seen = first[group][stage].get(lead_id)
-            if seen is None or entered_at < seen[0]:
-                first[group][stage][lead_id] = (entered_at, moved_on, left_at)
-    labels = _group_labels(organization, by, list(first))
-    groups = sorted(first, key=lambda g: (-len(first[g][Stage.LEAD]), labels.get(g, g)))
-    if not by:
+    for lead_id, stage, at in later.order_by("lead_id", "at", "pk").values_list(
+        "lead_id", "to_stage", "at"
+    ):
+        history[lead_id].append((at, stage))
+
+    groups = sorted(
+        {group for group, _stage in first},
+        key=lambda g: (-len(first.get((g, Stage.LEAD), {})), g),
+    )
+    labels = _group_labels(organization, by, groups)
+    if by:
+        groups.sort(key=lambda g: (-len(first.get((g, Stage.LEAD), {})), labels.get(g, g)))
+    else:
         groups = [""]
     result: list[FunnelStage] = []
     for group in groups:
         for index, stage in enumerate(FUNNEL_STAGES):
-            leads = first.get(group, {}).get(stage, {})
+            leads = first.get((group, stage), {})
+            forward = FORWARD[stage]
+            moved_on = 0
+            stays = []
+            for lead_id, entered_at in leads.items():
+                moved = False
+                left_at = None
+                for at, to_stage in history.get(lead_id, ()):
+                    if stage == Stage.LEAD:
+                        if at < entered_at:
+                            continue
+                        leaving = to_stage not in NOT_LEAVING_LEAD
+                    else:
+                        if at <= entered_at:
+                            continue
+                        leaving = to_stage != stage
+                    if leaving and left_at is None:
+                        left_at = at
+                    if to_stage in forward:
+                        moved = True
+                        if left_at is not None:
+                            break
+                moved_on += moved
+                if left_at is not None:
+                    stays.append((left_at - entered_at).total_seconds() / DAY)
             entered = len(leads)
-            moved_on = sum(1 for _at, moved, _left in leads.values() if moved)
-            stays = [
-                (left - at).total_seconds() / DAY
-                for at, _moved, left in leads.values()
-                if left is not None
-            ]
             terminal = index == len(FUNNEL_STAGES) - 1
             result.append(
                 FunnelStage(
