@@ -151,6 +151,22 @@ def countdowns(organization: Any, leads: Sequence[Any], *, now: datetime | None 
     return {lead_id: countdown(clock, now=now, spec=spec) for lead_id, clock in found.items()}
 
 
+def clock_badges(organization: Any, clocks: Sequence[Clock], *, now: datetime | None = None):
+    """``[(clock, html)]``: given clocks as countdown badges (the SLA pages' lists)."""
+    now = now or timezone.now()
+    spec = selectors.calendar_spec(organization) if _needs_calendar(clocks) else None
+    return [
+        (
+            clock,
+            render_to_string(
+                TEMPLATE,
+                {"cd": countdown(clock, now=now, spec=spec), "organization": organization},
+            ),
+        )
+        for clock in clocks
+    ]
+
+
 def lead_badges(organization: Any, leads: Sequence[Any]) -> dict[int, str]:
     """The provider registered in leads/extensions.py."""
     return {

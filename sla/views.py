@@ -430,7 +430,9 @@ def home(request: HttpRequest, org_slug: str) -> HttpResponse:
         "sales_rows": sales_rows,
         "gauges": gauges,
         "calendar": _calendar_view(org),
-        "at_risk": selectors.at_risk_clocks(org, now=now, limit=5) if active else [],
+        "at_risk": badges.clock_badges(
+            org, selectors.at_risk_clocks(org, now=now, limit=5) if active else [], now=now
+        ),
         "now": now,
     }
     return render(request, "sla/home.html", context)
@@ -977,12 +979,13 @@ def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
     at = datetime.combine(data["at"], datetime.min.time(), tzinfo=zone) if data.get("at") else now
     start, end = selectors.period_bounds(org, period, at)
     owner_id = data.get("owner")
+    commitment_id = data.get("commitment")
     # The chart: the N periods up to this one.
     first = start
     for _i in range(SERIES_LENGTH[period] - 1):
         first = selectors.period_bounds(org, period, first - timedelta(seconds=1))[0]
     series = selectors.compliance_series(
-        org, start=first, end=end, bucket=period, owner_id=owner_id
+        org, start=first, end=end, bucket=period, owner_id=owner_id, commitment_id=commitment_id
     )
     by_owner = selectors.compliance_by_owner(org, start=start, end=end)
     owner_label = (
@@ -1000,7 +1003,10 @@ def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
         "is_current": start <= now < end,
         "owner_id": owner_id,
         "owner_label": owner_label,
-        "overall": selectors.compliance(org, start=start, end=end, owner_id=owner_id),
+        "overall": selectors.compliance(
+            org, start=start, end=end, owner_id=owner_id, commitment_id=commitment_id
+        ),
+        "commitment_id": commitment_id,
         "by_owner": by_owner,
         "by_commitment": [
             (c, describe_sales(c), value)
@@ -1010,7 +1016,9 @@ def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
         ],
         "chart": _series_chart(series),
         "breached": selectors.breached_clocks(org, start=start, end=end, limit=20),
-        "at_risk": selectors.at_risk_clocks(org, now=now, limit=20),
+        "at_risk": badges.clock_badges(
+            org, selectors.at_risk_clocks(org, now=now, limit=20), now=now
+        ),
         "now": now,
     }
     return render(request, "sla/compliance.html", context, status=status)

@@ -651,3 +651,15 @@ def test_pages_run_a_bounded_number_of_queries(
     ):
         with django_assert_max_num_queries(limit):
             assert client.get(page).status_code == 200
+
+
+def test_compliance_filters_by_commitment(people, active, clocks, client_for):
+    _m, sales = commitments(people.alpha, active)
+    client = client_for(people.vic)
+    response = client.get(url("sla-compliance") + f"?commitment={sales[0].pk}")
+    assert response.status_code == 200
+    assert response.context["overall"].total == 2
+    assert "All commitments" in response.content.decode()
+    assert client.get(url("sla-compliance") + "?commitment=999999").context["overall"].total == 0
+    # The running clocks carry their countdown.
+    assert "1 h 12 min left" in response.content.decode()
