@@ -385,11 +385,23 @@ def notify_many(*, organization: Organization, kind: str, notes: Sequence[Note])
     return len(ids)
 
 
-def _lead_url(organization: Organization, lead: Lead) -> str:
-    try:
-        return reverse("leads-detail", kwargs={"org_slug": organization.slug, "lead_id": lead.pk})
-    except NoReverseMatch:
-        return ""
+_URL_SENTINEL = 987654321987654321
+
+
+class _LeadUrls:
+    """The lead page's URL for many leads: ``reverse`` once per batch, not per lead."""
+
+    def __init__(self, organization: Organization) -> None:
+        try:
+            self.pattern = reverse(
+                "leads-detail",
+                kwargs={"org_slug": organization.slug, "lead_id": _URL_SENTINEL},
+            )
+        except NoReverseMatch:
+            self.pattern = ""
+
+    def __call__(self, lead: Lead) -> str:
+        return self.pattern.replace(str(_URL_SENTINEL), str(lead.pk)) if self.pattern else ""
 
 
 class _Recipients:
@@ -452,6 +464,7 @@ def apply_effects(
         return outcome
     leads = _load_leads(organization, [c.lead_id for c in crossed + became_hot])
     recipients = _Recipients(organization)
+    lead_url = _LeadUrls(organization)
 
     moves = []
     for change in sorted(crossed, key=lambda c: c.lead_id):
@@ -478,7 +491,7 @@ def apply_effects(
                     recipients=recipients(lead),
                     title=format_lazy(template, name=name, score=score[lead.pk]),
                     body=transition.reason,
-                    url=_lead_url(organization, lead),
+                    url=lead_url(lead),
                     dedupe_key=f"lead.mql:{lead.pk}:{transition.pk}",
                 )
             )
@@ -503,7 +516,7 @@ def apply_effects(
                     _lazy("Hot lead: {name} (score {score})"), name=name, score=change.score
                 ),
                 body="",
-                url=_lead_url(organization, lead),
+                url=lead_url(lead),
                 # One per hot streak: the streak is named by the moment it started.
                 dedupe_key=f"lead.hot:{lead.pk}:{change.hot_since.isoformat()}",
             )
