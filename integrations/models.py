@@ -37,7 +37,8 @@ class Connection(TenantModel):
     name = models.CharField(_("name"), max_length=100)
     # The inbound webhook URL is /connect/<webhook_key>/ (not a secret: the vendor's
     # signature authenticates the request).
-    webhook_key = models.CharField(max_length=40, unique=True)
+    # 32 random URL-safe characters: unique in practice; indexed for the look-up.
+    webhook_key = models.CharField(max_length=40, db_index=True)
     # JSON of the credential fields, Fernet-encrypted; never shown again.
     credentials_encrypted = models.TextField(blank=True)
     # Non-secret credential fields in clear and masked hints of the secret ones.
@@ -67,7 +68,10 @@ class Connection(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "vendor", "name"], name="connection_name_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "webhook_key"], name="connection_webhook_key_unique"
+            ),
         ]
         indexes = [models.Index(fields=["status", "last_sync_at"], name="connection_due")]
 
