@@ -388,7 +388,13 @@ def start_worker(prod_env: dict, pool: str, concurrency: int, log_path: Path):
 
     name = f"bench-scoring-{uuid.uuid4().hex[:6]}@localhost"
     command = [PY, "-m", "celery", "-A", "smarketing", "worker", "-n", name]
-    command += ["-Q", "scoring,default", f"--pool={pool}", "-l", "warning"]
+    command += [
+        "-Q",
+        "scoring,default",
+        f"--pool={pool}",
+        "-l",
+        os.environ.get("BENCH_WORKER_LOG", "warning"),
+    ]
     command += ["--without-gossip", "--without-mingle"]
     if pool != "solo":
         command.append(f"--concurrency={concurrency}")
