@@ -30,11 +30,14 @@ from typing import Any
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from leads.ingest import MAX_BATCH as INGEST_BATCH
 from leads.ingest import IngestError, ingest_events
 from leads.models import Deal, Lead, Stage
 from leads.services import LeadError, deal_create, deal_update
+from smarketing.notifications import kinds
 from smarketing.tenancy.db import tenant_context
 from smarketing.tenancy.permissions import Role
 
@@ -66,6 +69,9 @@ PUSH_STAGES = frozenset(
     }
 )
 MAX_ERROR = 2000
+NOTIFY_AFTER_FAILURES = 3
+
+kinds.register("integrations.failing", gettext_lazy("A connected tool fails to sync"), email=True)
 
 
 class ConnectorActor:
@@ -397,6 +403,38 @@ def _finish(org_id, connection_id, run_id, failure, client) -> None:
             record_failure(connection, failure, kind="sync", now=now, save=False)
             fields += ["status", "last_error", "last_error_at", "consecutive_failures"]
         connection.save(update_fields=fields)
+        if failure is not None and connection.consecutive_failures == NOTIFY_AFTER_FAILURES:
+            notify_failing(connection)
+
+
+def notify_failing(connection: Connection) -> None:
+    """Tell the organization's admins once per failing streak (3 syncs in a row)."""
+    from django.urls import NoReverseMatch, reverse
+
+    from smarketing.notifications.services import notify
+    from smarketing.tenancy.models import Membership
+    from smarketing.tenancy.permissions import PERMISSIONS
+
+    org = connection.organization
+    admins = list(
+        Membership.objects.for_org(org)
+        .filter(role__in=list(PERMISSIONS["integrations.manage"]))
+        .values_list("user_id", flat=True)
+    )
+    try:
+        url = reverse("integrations-connection", args=[org.slug, connection.pk])
+    except NoReverseMatch:
+        url = ""
+    since = connection.last_success_at.isoformat() if connection.last_success_at else "never"
+    notify(
+        organization=org,
+        recipients=admins,
+        kind="integrations.failing",
+        title=format_lazy(gettext_lazy("{name} fails to sync"), name=connection.name),
+        body=connection.last_error[:300],
+        url=url,
+        dedupe_key=f"integrations.failing:{connection.pk}:{since}",
+    )
 
 
 def record_failure(

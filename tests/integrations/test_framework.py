@@ -642,3 +642,19 @@ def test_vendor_webhook_unknown_or_paused(trio, as_org, fake_connector, local_se
     )
     assert answer.status_code == 404
     assert client.get(_hook_url(connection)).status_code == 405
+
+
+def test_admins_hear_of_a_failing_connection_once(trio, as_org, fake_connector, local_server):
+    from smarketing.notifications.models import Notification
+
+    connection = _connect(trio, as_org, local_server.url)
+    local_server.default = (401, {}, {"message": "revoked"})
+    for _ in range(sync.NOTIFY_AFTER_FAILURES + 1):
+        sync.sync_connection(organization_id=trio.alpha.pk, connection_id=connection.pk)
+    with as_org(trio.alpha):
+        notified = list(
+            Notification.objects.for_org(trio.alpha)
+            .filter(kind="integrations.failing")
+            .values_list("recipient_id", flat=True)
+        )
+    assert notified == [trio.alice.pk]
