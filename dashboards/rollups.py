@@ -446,6 +446,8 @@ def refresh(
         if days:
             first = min(first, yesterday - timedelta(days=days - 1))
     moment = now or timezone.now()
+    if first > yesterday and through == yesterday:
+        return None  # up to date: no write every five minutes
     built = None
     if first <= yesterday:
         build_days(organization, first, yesterday)
