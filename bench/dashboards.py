@@ -59,7 +59,7 @@ ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/p
 SUPER_URL = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB}"
 OWNER_URL = f"postgres://smarketing_owner@127.0.0.1:5432/{DB}"
 APP_URL = f"postgres://smarketing_app@127.0.0.1:5432/{DB}"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 CONTENTS, CAMPAIGNS, REPS = 30, 10, 5
 EVENT_TYPES = [
