@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from smarketing import crypto
 from smarketing.errors import ServiceError
@@ -65,7 +66,7 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
     connector = connection.connector
     if connector is None or not connector.supports_webhooks:
         raise InboundError(
-            "this connection does not receive webhooks", status=404, code="not_found"
+            _("This connection does not receive webhooks."), status=404, code="not_found"
         )
     org_id = connection.organization_id
     try:
@@ -75,7 +76,7 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
         raise InboundError(error.message, code=error.code, status=error.status or 401) from error
     except crypto.DecryptionError as error:
         raise InboundError(
-            "the connection's credentials cannot be decrypted; retry later",
+            _("The connection's credentials cannot be decrypted; retry later."),
             code="secret_unavailable",
             status=503,
         ) from error
@@ -112,7 +113,7 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
                 result = InboundResult(accepted, duplicates)
         except IntegrityError:
             failure = InboundError(
-                "this request was already processed", code="replayed", status=409
+                _("This request was already processed."), code="replayed", status=409
             )
         except ConnectorError as error:
             failure = InboundError(error.message, code="invalid_payload", status=400)

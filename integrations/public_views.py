@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -29,13 +30,14 @@ def _error(status: int, code: str, message: str, fields: dict | None = None) -> 
 def connector_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
     connection = inbound.find_connection(webhook_key)
     if connection is None:
-        return _error(404, "not_found", "Unknown or paused connection.")
+        return _error(404, "not_found", _("Unknown or paused connection."))
     try:
         request_data = InboundRequest.from_django(request, now=timezone.now())
     except RequestDataTooBig:
-        return _error(413, "too_large", "The message is too large.")
-    try:
-        result = inbound.receive(connection=connection, request=request_data)
-    except ServiceError as error:
-        return _error(error.status, error.code, error.message, error.fields)
+        return _error(413, "too_large", _("The message is too large."))
+    with translation.override(connection.organization.language):
+        try:
+            result = inbound.receive(connection=connection, request=request_data)
+        except ServiceError as error:
+            return _error(error.status, error.code, error.message, error.fields)
     return JsonResponse({"accepted": result.accepted, "duplicates": result.duplicates}, status=202)
