@@ -76,7 +76,9 @@ def heads(trio) -> SimpleNamespace:
         mia_membership=MembershipFactory(
             organization=trio.alpha, user=mia, role=Role.MARKETING_MANAGER
         ),
-        sam_membership=MembershipFactory(organization=trio.alpha, user=sam, role=Role.SALES_MANAGER),
+        sam_membership=MembershipFactory(
+            organization=trio.alpha, user=sam, role=Role.SALES_MANAGER
+        ),
     )
 
 
