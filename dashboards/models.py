@@ -127,7 +127,12 @@ class KpiTarget(TenantModel):
                 value = by_kind["month"][kpi] * period.days / month_days
             else:
                 value = by_kind["week"][kpi] * period.days / 7
-            out[kpi] = value.quantize(Decimal("0.01")) if kpi in VOLUME_KPIS else value.normalize()
+            # Rates as written (0.5, not 0.5000), and never in exponent form (60, not 6E+1).
+            out[kpi] = (
+                value.quantize(Decimal("0.01"))
+                if kpi in VOLUME_KPIS
+                else Decimal(f"{value.normalize():f}")
+            )
         return out
 
 

@@ -172,13 +172,20 @@ def test_report_previous_targets_deltas(world):
         services.target_set(actor=alice, kpi="mqls", period_kind="week", value="10")
         services.target_set(actor=alice, kpi="mqls", period_kind="month", value="31")
         services.target_set(actor=alice, kpi="acceptance_rate", period_kind="month", value="0.5")
+        services.target_set(
+            actor=alice, kpi="speed_to_lead_minutes", period_kind="week", value="60"
+        )
         data = kpis.report(org, week(world))
         custom = kpis.report(org, period_from_dates(org, date(2026, 3, 1), date(2026, 3, 10)))
     assert data["period"]["kind"] == "week"
     assert data["previous_period"]["from"] == "2026-03-16"
     assert data["previous_period"]["to"] == "2026-03-23"
     assert data["current"]["mqls"] == 4 and data["previous"]["mqls"] == 0
-    assert data["targets"] == {"mqls": "10.00", "acceptance_rate": "0.5"}
+    assert data["targets"] == {
+        "mqls": "10.00",
+        "acceptance_rate": "0.5",
+        "speed_to_lead_minutes": "60",
+    }
     assert data["deltas"]["mqls"]["change"] == 4.0 and data["deltas"]["mqls"]["ratio"] is None
     assert data["deltas"]["acceptance_rate"] is None  # nothing decided the week before
     assert custom["targets"]["mqls"] == "10.00"  # 31 a month, prorated to 10 days
