@@ -79,7 +79,6 @@ class Meeting(TenantModel):
 class Attendee(TenantModel):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attendees")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    present = models.BooleanField(_("present"), default=True)
 
     class Meta:
         verbose_name = _("attendee")
