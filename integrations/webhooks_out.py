@@ -542,13 +542,23 @@ def next_delay(attempts: int) -> timedelta | None:
 def claim(org_id: int, delivery_id: int, now: datetime) -> bool:
     """Compare-and-swap: True for the one worker that gets the delivery."""
     with tenant_context(org_id):
+        active = list(
+            WebhookSubscription.objects.for_org(org_id)
+            .filter(active=True, deliveries__pk=delivery_id)
+            .values_list("pk", flat=True)
+        )
+        if not active:
+            return False
+        # Only conditions on the delivery row itself, with literal values: PostgreSQL
+        # re-checks them on the row a concurrent claim just wrote (a join or a
+        # subquery here would be evaluated on the old snapshot and let two through).
         return bool(
             WebhookDelivery.objects.for_org(org_id)
             .filter(
                 pk=delivery_id,
+                subscription_id__in=active,
                 status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
                 next_attempt_at__lte=now,
-                subscription__active=True,
             )
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .update(claimed_until=now + CLAIM_FOR, attempts=F("attempts") + 1, last_attempt_at=now)
