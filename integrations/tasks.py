@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from smarketing.celery import app
-from smarketing.tenancy.db import system_context, tenant_context
+from smarketing.tenancy.db import system_context
 
 from . import sync, webhooks_out
 from .connectors.base import ConnectorError
@@ -134,15 +134,6 @@ def prune() -> None:
         WebhookDelivery.unscoped.filter(
             status=WebhookDelivery.Status.DELIVERED, created_at__lt=now - timedelta(days=30)
         ).delete()
-
-
-def request_sync(*, organization_id: int, connection_id: int) -> None:
-    """ "Sync now": marked (the sweeper catches it if the task is lost) and dispatched."""
-    with tenant_context(organization_id):
-        Connection.objects.for_org(organization_id).filter(pk=connection_id).update(
-            sync_requested_at=timezone.now()
-        )
-    sync_connection.delay(organization_id, connection_id, "manual")
 
 
 app.conf.beat_schedule["integrations-sweep-connections"] = {
