@@ -94,3 +94,49 @@ def test_previous_action_items_are_in_the_pack(trio, as_org, make_meeting):
 def test_a_week_starts_on_a_monday(trio, as_org):
     with as_org(trio.alpha), pytest.raises(services.MeetingError):
         services.meeting_for_week(organization=trio.alpha, week_start=WEEK.replace(day=1))
+
+
+def test_sla_breaches_and_pacing_are_in_the_pack(trio, as_org, make_meeting):
+    from datetime import timedelta
+
+    from sla.models import Clock, Contract, ContractVersion, MarketingCommitment, SalesCommitment
+
+    due = IN_REVIEWED_WEEK
+    with as_org(trio.alpha):
+        contract = Contract.objects.for_org(trio.alpha).create(name="SLA")
+        version = ContractVersion.objects.for_org(trio.alpha).create(
+            contract=contract,
+            number=1,
+            status="active",
+            marketing_signed_at=due - timedelta(days=30),
+            sales_signed_at=due - timedelta(days=30),
+            activated_at=due - timedelta(days=30),
+        )
+        sales = SalesCommitment.objects.for_org(trio.alpha).create(
+            version=version,
+            label="Demo requests in 2 hours",
+            trigger="became_mql",
+            response_minutes=120,
+        )
+        MarketingCommitment.objects.for_org(trio.alpha).create(
+            version=version, metric="mql", target=40, period="month"
+        )
+        lead = Lead.objects.for_org(trio.alpha).create(
+            email="late@client.test", first_name="Ana", owner=trio.bob
+        )
+        Clock.objects.for_org(trio.alpha).create(
+            lead=lead,
+            commitment=sales,
+            owner=trio.bob,
+            status="breached",
+            started_at=due - timedelta(hours=3),
+            warn_at=due - timedelta(hours=1),
+            due_at=due,
+            breached_at=due,
+        )
+    pack = make_meeting().snapshot
+    (breach,) = pack["breaches"]
+    assert breach["lead"] == "Ana" and breach["owner"] == "Bob Durand"
+    assert pack["current"]["sla"]["breached"] == 1
+    (pacing,) = pack["pacing"]
+    assert pacing["target"] == 40 and pacing["metric"] == "mql"

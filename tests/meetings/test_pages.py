@@ -189,3 +189,26 @@ def test_list_and_detail_queries_are_bounded(
         assert client.get(BASE).status_code == 200
     with django_assert_max_num_queries(30):
         assert client.get(f"{BASE}{meeting.pk}/").status_code == 200
+
+
+def test_goals_notes_and_attendees_from_the_page(trio, as_org, client_for, meeting):
+    client = client_for(trio.alice)
+    m = f"{BASE}{meeting.pk}/"
+    saved = client.post(
+        f"{m}notes/", {"goals": "60 % acceptance", "notes": "Good week"}, HTTP_HX_REQUEST="true"
+    )
+    assert saved.status_code == 200 and "60 % acceptance" in saved.content.decode()
+    response = client.post(f"{m}attendees/", {"attendees": [trio.alice.pk]}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    refused = client.post(
+        f"{m}attendees/", {"attendees": [trio.charlie.pk]}, HTTP_HX_REQUEST="true"
+    )
+    assert refused.status_code == 422
+    junk = client.post(f"{m}attendees/", {"attendees": ["x"]}, HTTP_HX_REQUEST="true")
+    assert junk.status_code == 422
+    with as_org(trio.alpha):
+        from meetings import selectors
+
+        meeting.refresh_from_db()
+        assert meeting.goals == "60 % acceptance" and meeting.notes == "Good week"
+        assert [a.user_id for a in selectors.attendees(meeting)] == [trio.alice.pk]
