@@ -375,3 +375,45 @@ def test_many_leads_are_upserted_100_at_a_time_never_moving_a_stage_back(hubspot
     assert fake.contact_by_email("bulk001@exemple.fr")["properties"]["lifecyclestage"] == (
         "marketingqualifiedlead"
     )
+
+
+# --- Normalization shared by the connectors -----------------------------------------------
+
+
+def test_sanitize_drops_bad_fields_not_events():
+    from integrations.connectors import _normalize as norm
+
+    now = timezone.now()
+    events = norm.sanitize_events(
+        [
+            {
+                "id": "ok-1",
+                "type": "form_submit",
+                "occurred_at": now.isoformat(),
+                "email": "A@Exemple.FR",
+                "country": "Suisse",
+                "phone": "x" * 60,  # truncated to the lead's 40 characters
+                "company_domain": "not a domain",  # dropped
+            },
+            {"id": "no-email", "type": "form_submit", "occurred_at": now.isoformat()},
+            {"id": "bad-time", "type": "page_view", "occurred_at": "yesterday", "email": "b@x.fr"},
+        ],
+        now=now,
+    )
+    assert [e["id"] for e in events] == ["ok-1"]
+    (event,) = events
+    assert (event["email"], event["country"], len(event["phone"])) == ("a@exemple.fr", "CH", 40)
+    assert "company_domain" not in event
+
+
+def test_vendor_times():
+    from integrations.connectors import _normalize as norm
+
+    assert norm.parse_time("2026-11-30 10:00:00").isoformat() == "2026-11-30T10:00:00+00:00"
+    assert (
+        norm.parse_time("2026-11-30T10:00:00.000+0000").isoformat() == "2026-11-30T10:00:00+00:00"
+    )
+    assert norm.parse_time("2026-11-30").isoformat() == "2026-11-30T00:00:00+00:00"
+    assert norm.parse_time(1764496800000).isoformat() == "2025-11-30T10:00:00+00:00"
+    assert norm.parse_time("") is None and norm.parse_time("soon") is None
+    assert norm.country_code("belgique") == "BE" and norm.country_code("Narnia") == ""
