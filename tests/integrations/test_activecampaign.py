@@ -154,3 +154,21 @@ def test_a_burst_over_the_limit_gets_429_and_is_retried(trio):
             "contacts",
         )
         assert len(events) == 250 and small.throttled >= 1
+
+
+def test_a_webhook_lands_in_its_own_organization_only(client, activecampaign, trio):
+    charlie = connect(
+        trio.charlie_org,
+        "activecampaign",
+        base_url="http://127.0.0.1:9",
+        credentials={"api_key": "k", "webhook_token": "charlie-token-0123456789"},
+    )
+    body = webhook_body("open", email="shared@exemple.fr", **{"campaign[id]": "1"})
+    # Charlie's token does not open Alpha's URL, nor the other way round.
+    assert post(client, activecampaign, body, token="charlie-token-0123456789").status_code == 401
+    assert post(client, charlie, body, token=WEBHOOK_TOKEN).status_code == 401
+    assert post(client, activecampaign, body).status_code == 202
+    with tenant_context(trio.alpha.pk):
+        assert Lead.objects.for_org(trio.alpha).filter(email="shared@exemple.fr").exists()
+    with tenant_context(trio.charlie_org.pk):
+        assert not Lead.objects.for_org(trio.charlie_org).filter(email="shared@exemple.fr").exists()
