@@ -282,6 +282,10 @@ def test_sla_pages_with_data(trio, page, screenshot, password, working_hours):
     expect(badges.nth(0)).to_have_text("1 h 2 min left")
     expect(badges.nth(1)).to_have_text("4 min left")
     expect(badges.nth(2)).to_have_text("breached 35 min ago")
+    # Past its warning time the running clock turns amber and asks the server (htmx)
+    # for its fresh state.
+    with page.expect_request(f"**/o/alpha/sla/leads/{clocks_lead.pk}/clock/"):
+        page.clock.fast_forward("35:00")
     page.goto(f"/o/alpha/leads/{clocks_lead.pk}/")
     expect(page.locator(".lead-header__badges [data-sla-clock]")).to_have_text("1 h 12 min left")
     screenshot("sla-lead-countdown")
