@@ -184,6 +184,13 @@ class HubSpotConnector(Connector):
             help_text=_("Optional: a number property of yours that receives the score."),
             placeholder="smarketing_score",
         ),
+        SettingField(
+            "since",
+            _("First sync from"),
+            help_text=_(
+                "A date (YYYY-MM-DD): older records are not pulled. Everything when empty."
+            ),
+        ),
     )
     default_base_url = "https://api.hubapi.com"
     rate_limit = RateLimit(170, 10.0)
@@ -354,8 +361,9 @@ class HubSpotConnector(Connector):
             return self._pull_submissions(connection, client, cursor)
         raise ConnectorError(f"unknown stream {stream}")
 
-    def _search(self, client, kind: str, prop: str, cursor: dict, properties: list[str]):
-        since = int(cursor.get("since") or 0)
+    def _search(self, connection, client, kind: str, prop: str, cursor: dict, properties):
+        first = norm.parse_time((connection.settings or {}).get("since"))
+        since = int(cursor.get("since") or (norm.to_ms(first) if first else 0))
         body: dict[str, Any] = {
             "filterGroups": [
                 {"filters": [{"propertyName": prop, "operator": "GTE", "value": str(since)}]}
@@ -392,7 +400,7 @@ class HubSpotConnector(Connector):
 
     def _pull_contacts(self, connection, client, cursor: dict) -> PullResult:
         results, next_cursor, more = self._search(
-            client, "contacts", "lastmodifieddate", cursor, CONTACT_PROPERTIES
+            connection, client, "contacts", "lastmodifieddate", cursor, CONTACT_PROPERTIES
         )
         events = []
         for contact in results:
@@ -482,7 +490,7 @@ class HubSpotConnector(Connector):
 
     def pull_deals(self, connection, client, cursor: dict) -> PullResult:
         results, next_cursor, more = self._search(
-            client, "deals", "hs_lastmodifieddate", cursor, DEAL_PROPERTIES
+            connection, client, "deals", "hs_lastmodifieddate", cursor, DEAL_PROPERTIES
         )
         contacts_of = self._deal_contacts(client, [d["id"] for d in results])
         emails = self._emails(client, sorted({c for ids in contacts_of.values() for c in ids}))

@@ -11,6 +11,7 @@ we stay at 40.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -67,6 +68,13 @@ class PipedriveConnector(Connector):
             json=True,
             help_text=_('Optional: {"mql": "<label id>", "sql": "<label id>"}.'),
         ),
+        SettingField(
+            "since",
+            _("First sync from"),
+            help_text=_(
+                "A date (YYYY-MM-DD): older records are not pulled. Everything when empty."
+            ),
+        ),
     )
     default_base_url = "https://api.pipedrive.com"
     rate_limit = RateLimit(40, 2.0)
@@ -87,7 +95,10 @@ class PipedriveConnector(Connector):
     # --- Deals in --------------------------------------------------------------------------
 
     def pull_deals(self, connection, client, cursor: dict) -> PullResult:
-        since = cursor.get("since") or EPOCH
+        first = norm.parse_time((connection.settings or {}).get("since"))
+        since = cursor.get("since") or (
+            first.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if first else EPOCH
+        )
         start = int(cursor.get("start") or 0)
         body = _data(
             client.get(

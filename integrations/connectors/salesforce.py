@@ -157,6 +157,13 @@ class SalesforceConnector(Connector):
             ),
         ),
         SettingField("lead_source", _("Lead Source of pushed leads"), placeholder="Web"),
+        SettingField(
+            "since",
+            _("First sync from"),
+            help_text=_(
+                "A date (YYYY-MM-DD): older records are not pulled. Everything when empty."
+            ),
+        ),
     )
     # The org's My Domain (https://<domain>.my.salesforce.com): set as the base URL.
     default_base_url = "https://login.salesforce.com"
@@ -263,7 +270,11 @@ class SalesforceConnector(Connector):
         if cursor.get("next"):
             data = self._call(connection, client, "GET", cursor["next"]) or {}
         else:
-            since = norm.parse_time(cursor.get("since")) or datetime(2000, 1, 1, tzinfo=UTC)
+            since = (
+                norm.parse_time(cursor.get("since"))
+                or norm.parse_time((connection.settings or {}).get("since"))
+                or datetime(2000, 1, 1, tzinfo=UTC)
+            )
             soql = (
                 f"SELECT {', '.join(OPPORTUNITY_FIELDS)} FROM Opportunity "
                 f"WHERE LastModifiedDate >= {soql_datetime(since)} ORDER BY LastModifiedDate, Id"

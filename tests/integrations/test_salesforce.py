@@ -4,6 +4,8 @@ paging, the token refreshed once, the daily limit (403 REQUEST_LIMIT_EXCEEDED)."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -237,3 +239,23 @@ def test_pull_all_pages_without_writing(salesforce, fake):
     )
     assert (len(deals), pages) == (120, 3)
     assert "next" not in cursor and cursor["since"]
+
+
+def test_the_first_sync_starts_from_the_since_setting(trio, fake):
+    fake.create("Opportunity", Name="Old", Amount=1, StageName="Closed Won", CloseDate="2026-01-01")
+    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    connection = connect(
+        trio.alpha,
+        "salesforce",
+        base_url=fake.base_url,
+        credentials={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+        settings={"since": tomorrow},
+        name="recent only",
+    )
+    _events, deals, _cursor, _pages = pull_all(
+        SalesforceConnector(), connection, client_for(connection), "deals"
+    )
+    assert deals == []
+    assert f"LastModifiedDate >= {tomorrow}T00:00:00Z" in fake.calls("GET", r".*/query")[-1].arg(
+        "q"
+    )
