@@ -424,6 +424,17 @@ def home(request: HttpRequest, org_slug: str) -> HttpResponse:
         "active": active,
         "draft": draft,
         "can_manage": has_perm(membership, MANAGE),
+        # The head who may sign the draft now gets the link on the home too.
+        "sign_side": next(
+            (
+                side
+                for side in ("marketing", "sales")
+                if draft is not None
+                and getattr(draft, f"{side}_signed_at") is None
+                and has_perm(membership, SIGN[side])
+            ),
+            "",
+        ),
         "marketing_lines": [describe_marketing(c) for c in active.marketing_commitments.all()]
         if active
         else [],

@@ -239,6 +239,9 @@ def test_only_a_marketing_manager_signs_for_marketing(people, draft, client_for)
 
 
 def test_the_sign_buttons_follow_the_roles(people, draft, client_for):
+    home = client_for(people.sam).get(url("sla-home")).content.decode()
+    assert "Read and sign for sales" in home and "sign for marketing" not in home
+    assert "Read and sign" not in client_for(people.alice).get(url("sla-home")).content.decode()
     page = url("sla-version", version_id=draft.pk)
     mia = client_for(people.mia).get(page).content.decode()
     assert "Sign for marketing" in mia and "Sign for sales" not in mia
