@@ -285,27 +285,41 @@ def test_a_manager_sets_and_removes_a_target(trio, client_for):
 
 # --- Query counts ---------------------------------------------------------------------
 
+QUERY_URLS = (
+    "/o/alpha/dashboard/?period=last_30_days",
+    *(f"/o/alpha/dashboard/panel/{name}/?period=last_30_days" for name in PANELS),
+    "/o/alpha/dashboard/funnel/?period=last_30_days",
+    "/o/alpha/dashboard/attribution/?period=last_30_days&by=campaign",
+)
+# A loose ceiling (about 60 for the page, 50 for the trend panel when measured): what
+# matters is that the count does not grow with the data, checked below.
+MAX_QUERIES = 90
 
-def test_queries_are_bounded(world, client_for, django_assert_max_num_queries):
+
+def query_counts(client, urls) -> dict[str, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for url in urls:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200, url
+        counts[url] = len(queries)
+    return counts
+
+
+def test_queries_are_bounded(world, client_for):
     from tests.dashboards.test_pages_seed import seed_team
 
     seed_team(world.org, [world.trio.bob, world.trio.alice], prefix="s-")
     client = client_for(world.trio.alice)
-    client.get("/o/alpha/dashboard/")  # warm the session and the caches
-    with django_assert_max_num_queries(QUERIES["page"]):
-        assert client.get("/o/alpha/dashboard/?period=last_30_days").status_code == 200
-    for name in PANELS:
-        with django_assert_max_num_queries(QUERIES["panel"]):
-            assert client.get(f"/o/alpha/dashboard/panel/{name}/").status_code == 200
-    with django_assert_max_num_queries(QUERIES["funnel"]):
-        assert client.get("/o/alpha/dashboard/funnel/?period=last_30_days").status_code == 200
-    with django_assert_max_num_queries(QUERIES["attribution"]):
-        url = "/o/alpha/dashboard/attribution/?period=last_30_days&by=campaign"
-        assert client.get(url).status_code == 200
-
-
-# Measured, plus a margin: none of these grow with the number of leads, events or rows.
-QUERIES = {"page": 70, "panel": 50, "funnel": 40, "attribution": 25}
+    client.get("/o/alpha/dashboard/")  # the session's first request does its own writes
+    small = query_counts(client, QUERY_URLS)
+    seed_team(world.org, [world.trio.bob, world.trio.alice], prefix="t-")
+    large = query_counts(client, QUERY_URLS)
+    # Twice the leads, events, deals and clocks: no more queries.
+    assert all(large[url] <= small[url] for url in QUERY_URLS), (small, large)
+    assert max(large.values()) <= MAX_QUERIES, large
 
 
 def test_events_of_another_organization_do_not_count(world, client_for, trio):

@@ -194,40 +194,11 @@ def seed_team(org, owners, *, now: datetime | None = None, prefix: str = "", day
                 hot=True, score=95 - i * 3, hot_since=now - timedelta(hours=i * 5 + 1)
             )
         # The SLA in force: what marketing delivers, how fast sales responds.
-        contract = Contract.objects.create(organization=org, name=f"{prefix}SLA")
-        version = ContractVersion.objects.create(
-            organization=org,
-            contract=contract,
-            number=1,
-            status=ContractVersion.Status.ACTIVE,
-            title="SLA",
-            activated_at=now - timedelta(days=60),
-        )
-        MarketingCommitment.objects.create(
-            organization=org, version=version, metric="mql", target=12, period="week", position=0
-        )
-        MarketingCommitment.objects.create(
-            organization=org, version=version, metric="sql", target=16, period="month", position=1
-        )
-        MarketingCommitment.objects.create(
-            organization=org, version=version, metric="sal", target=8, period="week", position=2
-        )
-        to_mql = SalesCommitment.objects.create(
-            organization=org,
-            version=version,
-            trigger="became_mql",
-            response_minutes=240,
-            business_time=True,
-            position=0,
-        )
-        SalesCommitment.objects.create(
-            organization=org,
-            version=version,
-            trigger="became_hot",
-            response_minutes=60,
-            business_time=False,
-            position=1,
-        )
+        # The SLA in force (written once; a second call adds clocks to it).
+        version = ContractVersion.objects.for_org(org).filter(status="active").first()
+        if version is None:
+            version = _sla(org, now, prefix)
+        to_mql = SalesCommitment.objects.for_org(org).get(version=version, trigger="became_mql")
         clocks = []
         for i, lead in enumerate(hot[:4]):  # running, soonest first
             due = now + timedelta(minutes=25 + i * 50)
@@ -271,6 +242,45 @@ def seed_team(org, owners, *, now: datetime | None = None, prefix: str = "", day
         version=version,
         today=today,
     )
+
+
+def _sla(org, now, prefix):
+    """What marketing delivers, how fast sales responds."""
+    contract = Contract.objects.create(organization=org, name=f"{prefix}SLA")
+    version = ContractVersion.objects.create(
+        organization=org,
+        contract=contract,
+        number=1,
+        status=ContractVersion.Status.ACTIVE,
+        title="SLA",
+        activated_at=now - timedelta(days=60),
+    )
+    MarketingCommitment.objects.create(
+        organization=org, version=version, metric="mql", target=12, period="week", position=0
+    )
+    MarketingCommitment.objects.create(
+        organization=org, version=version, metric="sql", target=16, period="month", position=1
+    )
+    MarketingCommitment.objects.create(
+        organization=org, version=version, metric="sal", target=8, period="week", position=2
+    )
+    SalesCommitment.objects.create(
+        organization=org,
+        version=version,
+        trigger="became_mql",
+        response_minutes=240,
+        business_time=True,
+        position=0,
+    )
+    SalesCommitment.objects.create(
+        organization=org,
+        version=version,
+        trigger="became_hot",
+        response_minutes=60,
+        business_time=False,
+        position=1,
+    )
+    return version
 
 
 def week_dates(org, now: datetime) -> tuple[date, date]:
