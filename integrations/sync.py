@@ -69,6 +69,7 @@ PUSH_STAGES = frozenset(
     }
 )
 MAX_ERROR = 2000
+PUSH_CHUNK = 500  # leads per push task (the connector batches its own calls)
 NOTIFY_AFTER_FAILURES = 3
 
 kinds.register("integrations.failing", gettext_lazy("A connected tool fails to sync"), email=True)
@@ -542,6 +543,114 @@ def push_lead_to(
     return external_id
 
 
+def push_leads_to(
+    *,
+    organization_id: int,
+    connection_id: int,
+    items: list,
+    client: ConnectorClient | None = None,
+) -> dict[int, str]:
+    """Push many leads to one CRM: ``items`` are ``(lead id, change dict)``; each lead is
+    pushed at its *current* stage (a later change in the same batch wins). Uses the
+    connector's ``push_leads(connection, client, [(lead, LeadChange)]) -> [(id, error)]``
+    when it has one (vendor batch calls), else ``push_lead`` one by one. Returns
+    {lead id: CRM id} of the pushed leads; refused leads are logged; a vendor failure
+    of the whole call raises ``ConnectorError`` (the task retries retryable ones)."""
+    wanted = {int(lead_id): change for lead_id, change in items}
+    with tenant_context(organization_id):
+        connection = (
+            Connection.objects.for_org(organization_id)
+            .select_related("organization")
+            .filter(pk=connection_id)
+            .exclude(status=Health.DISABLED)
+            .first()
+        )
+        if connection is None or not wanted:
+            return {}
+        leads = list(
+            Lead.objects.for_org(organization_id)
+            .select_related("company", "owner", "organization")
+            .filter(pk__in=list(wanted))
+            .order_by("pk")
+        )
+        known = dict(
+            ExternalRecord.objects.for_org(organization_id)
+            .filter(connection=connection, lead_id__in=list(wanted))
+            .values_list("lead_id", "external_id")
+        )
+    pairs = []
+    for lead in leads:
+        change = wanted[lead.pk]
+        pairs.append(
+            (
+                lead,
+                LeadChange(
+                    from_stage=change.get("from_stage", ""),
+                    to_stage=lead.stage,
+                    at=_parse_time(change.get("at")) or timezone.now(),
+                    external_id=known.get(lead.pk, ""),
+                    reason=change.get("reason", ""),
+                ),
+            )
+        )
+    if not pairs:
+        return {}
+    connector = connection.connector
+    client = client or ConnectorClient(connection, connector)
+    results: list[tuple[str, str]] = []
+    try:
+        batch = getattr(connector, "push_leads", None)
+        if callable(batch):
+            for start in range(0, len(pairs), max(1, connector.max_batch)):
+                results.extend(
+                    batch(connection, client, pairs[start : start + connector.max_batch])
+                )
+        else:
+            for lead, change in pairs:
+                try:
+                    results.append((connector.push_lead(connection, client, lead, change), ""))
+                except ConnectorError as error:
+                    if error.retryable or isinstance(error, AuthError):
+                        raise
+                    results.append(("", error.message))
+    except ConnectorError as error:
+        with tenant_context(organization_id):
+            client.flush_logs()
+            locked = Connection.objects.for_org(organization_id).get(pk=connection_id)
+            record_failure(
+                locked,
+                ConnectorError(f"push of {len(pairs)} lead(s): {error.message}"),
+                kind="push",
+            )
+        raise
+    pushed: dict[int, str] = {}
+    now = timezone.now()
+    with tenant_context(organization_id):
+        client.flush_logs()
+        for (lead, change), (external_id, error) in zip(pairs, results, strict=False):
+            if external_id and not error:
+                pushed[lead.pk] = str(external_id)[:128]
+                ExternalRecord.objects.for_org(organization_id).update_or_create(
+                    organization_id=organization_id,
+                    connection_id=connection_id,
+                    lead_id=lead.pk,
+                    defaults={
+                        "external_id": str(external_id)[:128],
+                        "pushed_stage": change.to_stage,
+                        "pushed_at": now,
+                    },
+                )
+            elif error:
+                ConnectionLog.objects.create(
+                    organization_id=organization_id,
+                    connection_id=connection_id,
+                    level=ConnectionLog.Level.ERROR,
+                    kind="push",
+                    message=f"push of {lead.email}: {error}"[:MAX_ERROR],
+                )
+    return pushed
+
+
 def change_payload(*, from_stage: str, to_stage: str, at: datetime, reason: str = "") -> dict:
     return {"from_stage": from_stage, "to_stage": to_stage, "at": at.isoformat(), "reason": reason}
 
@@ -562,6 +671,7 @@ __all__ = [
     "change_payload",
     "ingest_connector_events",
     "push_lead_to",
+    "push_leads_to",
     "push_targets",
     "record_failure",
     "streams_of",

@@ -4,8 +4,9 @@
   dispatched by ``sweep_connections`` and by "sync now".
 - ``sweep_connections`` (beat, every minute): connections due — last sync older than
   ``SYNC_EVERY`` (5 min), or "sync now" asked — get a sync task.
-- ``push_lead`` (queue ``default``): one lead to one CRM, on commit of a stage change;
-  retried with backoff on retryable vendor errors.
+- ``push_leads`` (queue ``default``): the leads whose stage changed in one committed
+  transaction, to one CRM (vendor batch calls); retried with backoff on retryable vendor
+  errors. ``push_lead``: one lead (kept for callers of the single form).
 - ``send_deliveries`` (queue ``default``): outbound webhook attempts, on commit.
 - ``sweep_deliveries`` (beat, every 30 s): due retries and lost sends.
 - ``prune`` (beat, daily): inbound receipts older than 2 days, logs older than 30 days,
@@ -98,6 +99,26 @@ def push_lead(self, organization_id: int, connection_id: int, lead_id: int, chan
             raise self.retry(countdown=min(3600, 30 * 4**self.request.retries)) from error
         log.warning("push of lead %s to connection %s failed: %s", lead_id, connection_id, error)
         return None
+
+
+@shared_task(
+    name="integrations.tasks.push_leads", queue="default", bind=True, max_retries=PUSH_RETRIES
+)
+def push_leads(self, organization_id: int, connection_id: int, items: list):
+    """Many leads to one CRM (one task per connection and committed transaction)."""
+    try:
+        return len(
+            sync.push_leads_to(
+                organization_id=organization_id, connection_id=connection_id, items=items
+            )
+        )
+    except ConnectorError as error:
+        if error.retryable and self.request.retries < PUSH_RETRIES:
+            raise self.retry(countdown=min(3600, 30 * 4**self.request.retries)) from error
+        log.warning(
+            "push of %s leads to connection %s failed: %s", len(items), connection_id, error
+        )
+        return 0
 
 
 @shared_task(name="integrations.tasks.send_deliveries", queue="default")

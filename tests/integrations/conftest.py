@@ -205,7 +205,7 @@ def dispatched(monkeypatch):
     from integrations import tasks
 
     calls: list[tuple[str, tuple]] = []
-    for name in ("sync_connection", "push_lead", "send_deliveries"):
+    for name in ("sync_connection", "push_lead", "push_leads", "send_deliveries"):
         task = getattr(tasks, name)
         monkeypatch.setattr(
             task, "delay", lambda *args, _name=name: calls.append((_name, args)), raising=False

@@ -27,7 +27,7 @@ from integrations.models import (
     SyncRun,
 )
 from leads.models import Deal, Event, Lead, Stage
-from leads.services import lead_mark_mql
+from leads.services import lead_accept, lead_mark_mql
 
 pytestmark = pytest.mark.django_db
 
@@ -507,19 +507,19 @@ def test_mql_pushes_to_crm_and_remembers_the_external_id(
         lead = Lead.objects.create(organization=trio.alpha, email="hot@acme.test")
     with django_capture_on_commit_callbacks(execute=True), as_org(trio.alpha):
         assert lead_mark_mql(lead=lead, reason="score")
-    pushes = [args for name, args in dispatched if name == "push_lead"]
+    pushes = [args for name, args in dispatched if name == "push_leads"]
     assert len(pushes) == 1
-    org_id, connection_id, lead_id, change = pushes[0]
-    assert (org_id, connection_id, lead_id) == (trio.alpha.pk, connection.pk, lead.pk)
-    assert change["to_stage"] == Stage.MQL
+    org_id, connection_id, items = pushes[0]
+    assert (org_id, connection_id) == (trio.alpha.pk, connection.pk)
+    [[lead_id, change]] = items
+    assert lead_id == lead.pk and change["to_stage"] == Stage.MQL
 
-    external = sync.push_lead_to(
-        organization_id=org_id, connection_id=connection_id, lead_id=lead_id, change=change
-    )
-    assert external == "crm-hot@acme.test"
+    pushed = sync.push_leads_to(organization_id=org_id, connection_id=connection_id, items=items)
+    assert pushed == {lead.pk: "crm-hot@acme.test"}
+    external = "crm-hot@acme.test"
     with as_org(trio.alpha):
         record = ExternalRecord.objects.for_org(trio.alpha).get(connection=connection, lead=lead)
-    assert record.external_id == "crm-hot@acme.test" and record.pushed_stage == "mql"
+    assert record.external_id == external and record.pushed_stage == "mql"
 
     # The next push updates the same record.
     sync.push_lead_to(
@@ -566,7 +566,7 @@ def test_no_push_below_mql(
         lead_upsert(
             actor=trio.alice_membership, organization=trio.alpha, email="n@acme.test", data={}
         )
-    assert [name for name, _ in dispatched if name == "push_lead"] == []
+    assert [name for name, _ in dispatched if name.startswith("push_lead")] == []
 
 
 # --- Vendor webhooks in -------------------------------------------------------------------------
@@ -658,3 +658,53 @@ def test_admins_hear_of_a_failing_connection_once(trio, as_org, fake_connector, 
             .values_list("recipient_id", flat=True)
         )
     assert notified == [trio.alice.pk]
+
+
+def test_one_push_task_per_transaction_and_batches(
+    trio, as_org, fake_connector, local_server, dispatched, django_capture_on_commit_callbacks
+):
+    """Three MQLs in one transaction: one task; a connector with push_leads gets them in
+    vendor batches of max_batch, each at its current stage."""
+    connection = _connect(trio, as_org, local_server.url)
+    with as_org(trio.alpha):
+        leads = [
+            Lead.objects.create(organization=trio.alpha, email=f"b{n}@acme.test") for n in range(3)
+        ]
+    with django_capture_on_commit_callbacks(execute=True), as_org(trio.alpha):
+        for lead in leads:
+            lead_mark_mql(lead=lead, reason="score")
+        lead_accept(actor=trio.bob_membership, lead=leads[0])
+    pushes = [args for name, args in dispatched if name == "push_leads"]
+    assert len(pushes) == 1
+    items = pushes[0][2]
+    assert [lead_id for lead_id, _change in items] == [lead.pk for lead in leads]
+    assert items[0][1]["from_stage"] == "lead" and items[0][1]["to_stage"] == "sal"
+
+    calls = []
+
+    def push_leads(self, connection, client, pairs):
+        calls.append([(lead.email, change.to_stage) for lead, change in pairs])
+        return [
+            (f"id-{lead.pk}", "") if n else ("", "refused") for n, (lead, _c) in enumerate(pairs)
+        ]
+
+    fake_connector.push_leads = push_leads
+    fake_connector.max_batch = 2
+    try:
+        pushed = sync.push_leads_to(
+            organization_id=trio.alpha.pk, connection_id=connection.pk, items=items
+        )
+    finally:
+        del fake_connector.push_leads
+        fake_connector.max_batch = 100
+    assert calls == [
+        [("b0@acme.test", "sal"), ("b1@acme.test", "mql")],
+        [("b2@acme.test", "mql")],
+    ]
+    assert pushed == {leads[1].pk: f"id-{leads[1].pk}"}
+    with as_org(trio.alpha):
+        refused = ConnectionLog.objects.for_org(trio.alpha).filter(kind="push")
+        assert {log.message for log in refused} == {
+            "push of b0@acme.test: refused",
+            "push of b2@acme.test: refused",
+        }
