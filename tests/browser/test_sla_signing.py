@@ -293,3 +293,21 @@ def test_sla_pages_with_data(trio, page, screenshot, password, working_hours):
     page.get_by_role("link", name="Edit").first.click()
     expect(page.locator("#marketing-card form.sla-commitment-form").first).to_be_visible()
     screenshot("sla-editor-inline")
+    # A sales commitment: the event type shows for "the lead does…" only; a refusal
+    # comes back as the card with its field errors.
+    sales = page.locator("#sales-card")
+    sales.get_by_text("Add a sales commitment").click()
+    event_type = sales.locator("#sc-new-event_type")
+    sales.locator("#sc-new-trigger").select_option("became_mql")
+    expect(event_type).to_be_hidden()
+    sales.locator("#sc-new-trigger").select_option("event")
+    expect(event_type).to_be_visible()
+    sales.get_by_role("button", name="Add the commitment").click()
+    expect(page.locator("#sales-card .field__error").first).to_be_visible()
+    screenshot("sla-editor-sales-errors")
+    page.locator("#sales-card #sc-new-event_type").select_option("meeting_booked")
+    page.locator("#sales-card #sc-new-response_minutes").fill("30")
+    page.locator("#sales-card").get_by_role("button", name="Add the commitment").click()
+    expect(page.locator("#sales-card")).to_contain_text(
+        "Sales responds to every “Meeting booked” within 30 min (business hours)."
+    )
