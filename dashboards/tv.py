@@ -40,12 +40,12 @@ from .views import (
     TV_TILES,
     Board,
     clock_rows,
-    duration,
     funnel_svg,
     gauges,
     hot_rows,
     percent,
     period_label,
+    sales_sentence,
     tiles,
 )
 
@@ -64,25 +64,6 @@ def _kiosk(token: str) -> KioskToken:
     return kiosk
 
 
-def _sales_sentence(commitment: Any) -> str:
-    """ "Sales responds to every new MQL within 4 h (business hours)." """
-    minutes = duration(commitment.response_minutes)
-    if commitment.label:
-        what = commitment.label
-    elif commitment.trigger == "became_mql":
-        what = _("every new MQL")
-    elif commitment.trigger == "became_hot":
-        what = _("every lead that becomes hot")
-    else:
-        what = _("every “%(event)s”") % {"event": commitment.event_type}
-    if commitment.business_time:
-        return _("Sales responds to %(what)s within %(time)s of business hours.") % {
-            "what": what,
-            "time": minutes,
-        }
-    return _("Sales responds to %(what)s within %(time)s.") % {"what": what, "time": minutes}
-
-
 class TvBoard(Board):
     """The TV's panels: bigger charts, fewer rows, dark-theme classes."""
 
@@ -91,7 +72,7 @@ class TvBoard(Board):
         sla = self.current.get("sla") or {}
         sales = []
         if version is not None:
-            sales = [_sales_sentence(c) for c in version.sales_commitments.all()]
+            sales = [sales_sentence(c) for c in version.sales_commitments.all()]
         return {
             "version": version,
             "gauges": gauges(self.current.get("commitments") or [], width=300, css="chart--tv"),

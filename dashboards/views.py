@@ -306,6 +306,25 @@ def funnel_svg(stages: list[Any], *, label: str, width: float = 640, css: str = 
     )
 
 
+def sales_sentence(commitment: Any) -> str:
+    """ "Sales responds to every new MQL within 4 h (business hours)." """
+    minutes = duration(commitment.response_minutes)
+    if commitment.label:
+        what = commitment.label
+    elif commitment.trigger == "became_mql":
+        what = _("every new MQL")
+    elif commitment.trigger == "became_hot":
+        what = _("every lead that becomes hot")
+    else:
+        what = _("every “%(event)s”") % {"event": commitment.event_type}
+    if commitment.business_time:
+        return _("Sales responds to %(what)s within %(time)s of business hours.") % {
+            "what": what,
+            "time": minutes,
+        }
+    return _("Sales responds to %(what)s within %(time)s.") % {"what": what, "time": minutes}
+
+
 @dataclass
 class ClockRow:
     clock: Any
@@ -426,7 +445,13 @@ class Board:
         return {"tiles": tiles(self.report)}
 
     def panel_commitments(self) -> dict[str, Any]:
-        return {"gauges": gauges(self.current.get("commitments") or [])}
+        version = self.contract
+        return {
+            "gauges": gauges(self.current.get("commitments") or []),
+            "sales_commitments": [sales_sentence(c) for c in version.sales_commitments.all()]
+            if version is not None
+            else [],
+        }
 
     def panel_funnel(self) -> dict[str, Any]:
         stages = self.funnel
