@@ -1045,4 +1045,5 @@ def lead_clock(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespons
     org = request.organization  # type: ignore[attr-defined]
     lead = get_lead_for_org(org, lead_id)
     html = badges.lead_badges(org, [lead]).get(lead.pk, "")
-    return HttpResponse(html or '<span class="sla-clock sla-clock--none" hidden></span>')
+    # No clock any more: an empty answer, so htmx removes the badge.
+    return HttpResponse(html)
