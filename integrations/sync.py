@@ -553,7 +553,7 @@ def push_leads_to(
     """Push many leads to one CRM: ``items`` are ``(lead id, change dict)``; each lead is
     pushed at its *current* stage (a later change in the same batch wins). Uses the
     connector's ``push_leads(connection, client, [(lead, LeadChange)]) -> [(id, error)]``
-    when it has one (vendor batch calls), else ``push_lead`` one by one. Returns
+    (vendor batch calls; the base class falls back to ``push_lead``). Returns
     {lead id: CRM id} of the pushed leads; refused leads are logged; a vendor failure
     of the whole call raises ``ConnectorError`` (the task retries retryable ones)."""
     wanted = {int(lead_id): change for lead_id, change in items}
@@ -599,20 +599,9 @@ def push_leads_to(
     client = client or ConnectorClient(connection, connector)
     results: list[tuple[str, str]] = []
     try:
-        batch = getattr(connector, "push_leads", None)
-        if callable(batch):
-            for start in range(0, len(pairs), max(1, connector.max_batch)):
-                results.extend(
-                    batch(connection, client, pairs[start : start + connector.max_batch])
-                )
-        else:
-            for lead, change in pairs:
-                try:
-                    results.append((connector.push_lead(connection, client, lead, change), ""))
-                except ConnectorError as error:
-                    if error.retryable or isinstance(error, AuthError):
-                        raise
-                    results.append(("", error.message))
+        size = max(1, connector.max_batch)
+        for start in range(0, len(pairs), size):
+            results.extend(connector.push_leads(connection, client, pairs[start : start + size]))
     except ConnectorError as error:
         with tenant_context(organization_id):
             client.flush_logs()

@@ -27,10 +27,11 @@ What the framework does for a connector (integrations/sync.py, integrations/http
   through ``leads.services.deal_create`` / ``deal_update`` (a deal closed won sends
   ``leads.signals.deal_won``). Its lead is found by ``lead_email`` or by the external id
   recorded when the lead was pushed (``lead_external_id``).
-- **Push** (CRM): ``push_lead`` is called on commit when a lead reaches MQL or a later
-  stage; return the CRM's id of the record (created or updated), the framework keeps the
-  lead ↔ external id mapping (``ExternalRecord``) and gives it back as
-  ``change.external_id`` next time (update instead of create).
+- **Push** (CRM): ``push_leads`` (batches of ``max_batch``; by default ``push_lead``
+  per lead) is called on commit with the leads that reached MQL or a later stage in one
+  transaction, each at its current stage; return the CRM's id of each record (created
+  or updated), the framework keeps the lead ↔ external id mapping (``ExternalRecord``)
+  and gives it back as ``change.external_id`` next time (update instead of create).
 - **Cursors**: each stream has its own JSON cursor (``SyncCursor``), given back as it
   was returned (``{}`` the first time). A ``PullResult`` with ``has_more=True`` is pulled
   again at once (up to ``MAX_PAGES_PER_RUN`` pages); events of each page are ingested and
@@ -287,6 +288,24 @@ class Connector:
     ) -> str:
         """Create or update the lead in the CRM; return its CRM id."""
         raise ConnectorError("this connector does not push leads")
+
+    def push_leads(
+        self, connection: Connection, client: ConnectorClient, items: list[tuple[Lead, LeadChange]]
+    ) -> list[tuple[str, str]]:
+        """Many leads (at most ``max_batch``): ``(CRM id, error)`` per item, in order.
+        Override with the vendor's batch calls; by default ``push_lead`` one by one (a
+        refused lead is an error for that item; a retryable or auth failure raises)."""
+        out: list[tuple[str, str]] = []
+        for lead, change in items:
+            try:
+                out.append((self.push_lead(connection, client, lead, change), ""))
+            except AuthError:
+                raise
+            except ConnectorError as error:
+                if error.retryable:
+                    raise
+                out.append(("", error.message))
+        return out
 
 
 # --- Registry --------------------------------------------------------------------------
