@@ -370,7 +370,8 @@ def compute(organization: Organization, period: Period, segment: Segment = Segme
 def _compute(organization: Organization, period: Period, segment: Segment) -> KpiSet:
     from . import rollups, sla_bridge
 
-    counts = rollups.additive(organization, period, segment)
+    days = rollups.rollup_days(organization, period)  # one look-up for both reads
+    counts = rollups.additive(organization, period, segment, days=days)
     kpis = KpiSet(currency=organization.currency)
     kpis.new_leads = counts.count("new_leads")
     for name, stage in COUNTED_STAGES.items():
@@ -396,7 +397,9 @@ def _compute(organization: Organization, period: Period, segment: Segment) -> Kp
         else None
     )
     kpis.mql_cohort = mql_cohort(organization, period, segment)
-    kpis.speed_to_lead_minutes = speed_to_lead(organization, period, segment)
+    kpis.speed_to_lead_minutes = median_minutes(
+        rollups.speed_samples(organization, period, segment, days=days)
+    )
     kpis.spend = spend(organization, period, segment)
     if kpis.spend is not None and kpis.new_customers:
         kpis.cac = _money(kpis.spend / kpis.new_customers)

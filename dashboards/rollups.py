@@ -89,7 +89,7 @@ def built_through(organization: Organization) -> date | None:
     return RollupState.objects.for_org(organization).values_list("built_through", flat=True).first()
 
 
-def _rollup_days(organization: Organization, period: Period) -> tuple[date, date] | None:
+def rollup_days(organization: Organization, period: Period) -> tuple[date, date] | None:
     """The days of the period read from rollups, or None."""
     if not period.is_whole_days:
         return None
@@ -104,9 +104,17 @@ def _rollup_days(organization: Organization, period: Period) -> tuple[date, date
     return period.first_day, min(through, period.last_day)
 
 
-def additive(organization: Organization, period: Period, segment: Segment = ALL_LEADS) -> Counts:
+_UNSET = object()
+
+
+def additive(
+    organization: Organization, period: Period, segment: Segment = ALL_LEADS, *, days=_UNSET
+) -> Counts:
+    """``days``: the rollup days of the period if the caller already asked
+    (``rollup_days``), to save the look-up."""
     counts = Counts()
-    days = _rollup_days(organization, period)
+    if days is _UNSET:
+        days = rollup_days(organization, period)
     live_from = period.start
     if days is not None:
         first, last = days
@@ -150,12 +158,15 @@ def _read_rollups(
         counts.add(row["metric"], row["n"], row["total"])
 
 
-def speed_samples(organization: Organization, period: Period, segment: Segment) -> list[int]:
+def speed_samples(
+    organization: Organization, period: Period, segment: Segment, *, days=_UNSET
+) -> list[int]:
     """MQL → first touch spans (microseconds) of the period: closed days from the
     rollups' samples, the rest live."""
     from .kpis import speed_samples as live_samples
 
-    days = _rollup_days(organization, period)
+    if days is _UNSET:
+        days = rollup_days(organization, period)
     live_from = period.start
     out: list[int] = []
     if days is not None:
