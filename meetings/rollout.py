@@ -7,8 +7,8 @@ links to its page and ticks itself when the platform sees it done:
   version (``ScoringApproval``, marketing and sales);
 - week 3, the SLA: a contract version was drafted; a version is signed by both heads
   and in force; its alerts are configured (the version in force has a sales
-  commitment, whose warnings, breaches and escalations notify; plus an alert channel
-  when the SLA app offers one);
+  commitment, whose warnings, breaches and escalations notify in the app and by e-mail;
+  the Slack/Teams channel of smarketing.notifications is optional on top);
 - week 4: a TV kiosk token was used (the dashboard is on the open-space screen), and a
   first meeting was held (closed).
 
@@ -81,9 +81,6 @@ def _sla_state(organization: Organization) -> tuple[bool, bool, bool]:
         active is not None
         and sla_models.SalesCommitment.objects.for_org(organization).filter(version=active).exists()
     )
-    channel_model = getattr(sla_models, "AlertChannel", None)
-    if alerts and channel_model is not None:
-        alerts = channel_model.objects.for_org(organization).exists()
     return drafted, signed, alerts
 
 
