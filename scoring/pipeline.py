@@ -479,6 +479,16 @@ def _run_chunks(organization: Organization, run_id: int, table: str | None) -> R
                 now=now,
                 previous=run.previous_model,
             )
+            if (
+                table
+                and Lead.objects.for_org(org_id)
+                .filter(pk__in=ids, rescore_requested_at__isnull=False)
+                .exists()
+            ):
+                # Scored from the snapshot but still marked: the live pipeline goes again.
+                from .tasks import request_rescore
+
+                transaction.on_commit(lambda: request_rescore(org_id), robust=True)
             run.done += len(ids)
             run.new_mqls += len(outcome.mqls)
             run.last_lead_id = ids[-1]

@@ -53,6 +53,8 @@ ATTRIBUTE_COLUMNS = {
     "company.country": "c.country",
     "company.revenue_band": "c.revenue_band",
 }
+# The e-mail's domain: after the last "@", lowercased, as the engine reads it.
+EMAIL_DOMAIN = "lower(substring(coalesce(l.email, '') from '@([^@]*)$'))"
 FIELD_COLUMNS = {
     "url": "ev.url",
     "content.level": "ev.c_level",
@@ -95,10 +97,10 @@ def _fit_condition(rule, p: _Params) -> str:
     column = f"k.{_alias(rule.attribute)}"
     op, value = rule.operator, rule.value
     if op in ("email_domain_in", "free_email"):
-        return (
-            f"lower(substring(coalesce(k.{_alias('email')}, '') from '@([^@]*)$')) "
-            f"= ANY({p.add(sorted(value), 'text[]')})"
-        )
+        if not value:
+            return "false"  # an empty list (the template's competitors, until filled in)
+        # The domain is computed once per lead in ``locked`` (EMAIL_DOMAIN).
+        return f"k.email_domain = ANY({p.add(sorted(value), 'text[]')})"
     if rule.attribute == "company.employees":
         if op == "equals":
             return f"{column} = {p.add(value, 'int')}"
@@ -282,8 +284,8 @@ def rescore_statement(
 
     ``snapshot``: the temporary table of a full re-score (``snapshot_statement``): the
     behaviour aggregates are read from it instead of the events, for the leads whose
-    row has not changed since it was taken (same ``xmin``) and that are not marked;
-    the others are left out (the caller marks them for the live pipeline)."""
+    row has not changed since it was taken (same ``xmin``; a marked lead keeps its
+    mark); the others are left out (the caller marks them for the live pipeline)."""
     p = _Params()
     org = p.add(organization_id, "bigint")
     now_sql = p.add(now, "timestamptz")
@@ -312,15 +314,14 @@ def rescore_statement(
     attribute_columns = ", ".join(
         f"{column} AS {_alias(attribute)}" for attribute, column in ATTRIBUTE_COLUMNS.items()
     )
+    if any(rule.operator in ("email_domain_in", "free_email") for rule in rules.fit_rules):
+        attribute_columns += f", {EMAIL_DOMAIN} AS email_domain"
     # A full re-score's snapshot: is the lead unchanged since it was taken? (Computed as a
     # column, not filtered here: the planner has no idea how many rows an xmin test
     # keeps, and would plan the rest of the statement for one row.)
     fresh, snapshot_join = "", ""
     if snapshot:
-        fresh = (
-            ", (s.lead_id IS NOT NULL AND s.lead_xmin = l.xmin "
-            "AND l.rescore_requested_at IS NULL) AS fresh"
-        )
+        fresh = ", (s.lead_id IS NOT NULL AND s.lead_xmin = l.xmin) AS fresh"
         snapshot_join = f"LEFT JOIN {snapshot} s ON s.lead_id = l.id"
     ctes = [
         f"""locked AS MATERIALIZED (
@@ -336,8 +337,9 @@ def rescore_statement(
     base = "locked"
     if snapshot:
         # Unchanged since the snapshot: no event, attribute or mark was written to the
-        # lead row after it (ingestion writes the row, or finds it marked). The others
-        # are locked but left out: the caller marks them for the live pipeline.
+        # lead row after it (ingestion writes the row, or finds it marked — and marked
+        # leads keep their mark, below). The others are locked but left out: the
+        # caller marks them for the live pipeline.
         base = "base"
         ctes.append("base AS MATERIALIZED (SELECT * FROM locked WHERE fresh)")
 
@@ -422,17 +424,20 @@ def rescore_statement(
             FROM brows WHERE units <> 0 OR hot
         )"""
     )
+    # From a snapshot, a marked lead keeps its mark: what marked it may be an event the
+    # snapshot does not hold (the live pipeline scores it again). Otherwise the events
+    # were read under the row lock: the mark is cleared.
+    mark = "t.rescore_requested_at" if snapshot else "NULL::timestamptz"
     ctes.append(
         f"""upd AS (
             UPDATE {lead_table} t
             SET score = f.score, fit = f.fit, grade = f.grade, hot = f.hot,
-                hot_since = f.hot_since, rescore_requested_at = NULL
+                hot_since = f.hot_since, rescore_requested_at = {mark}
             FROM final f
             WHERE t.id = f.id AND t.organization_id = {org}
               AND {scope("t.id")}
               AND (t.score, t.fit, t.grade, t.hot, t.hot_since, t.rescore_requested_at)
-                  IS DISTINCT FROM (f.score, f.fit, f.grade, f.hot, f.hot_since,
-                                    NULL::timestamptz)
+                  IS DISTINCT FROM (f.score, f.fit, f.grade, f.hot, f.hot_since, {mark})
         )"""
     )
     sql = (
