@@ -2,8 +2,9 @@
 
     python bench/scoring.py [--leads 100000] [--events 2000000] [--small-orgs 9]
                             [--rate 1000] [--duration 60] [--workers 3]
-                            [--pool prefork] [--concurrency 2] [--skip-rescore]
-                            [--skip-freshness]
+                            [--pool prefork] [--concurrency 2] [--threads 2]
+                            [--batch 50] [--skip-rescore] [--skip-freshness]
+                            [--reuse-data [--reset-scores]] [--data-only]
 
 What it does, all on this machine (PostgreSQL and Redis on 127.0.0.1):
 
@@ -241,6 +242,29 @@ def generate(org_id: int, *, leads: int, events: int) -> None:
             [org_id, org_id],
         )
     conn.close()
+
+
+SQL_RESET = [
+    # Back to "no lead scored yet": undo the scorer's MQL moves, scores, explanations,
+    # notifications and runs (as the superuser: every organization at once).
+    "UPDATE leads_lead l SET stage = t.from_stage FROM leads_lifecycletransition t "
+    "WHERE t.lead_id = l.id AND t.to_stage = 'mql' AND t.by_id IS NULL",
+    "DELETE FROM leads_lifecycletransition WHERE to_stage = 'mql' AND by_id IS NULL",
+    "UPDATE leads_lead SET score = 0, fit = 0, grade = '', hot = false, hot_since = NULL, "
+    "rescore_requested_at = NULL, owner_id = NULL",
+    "DELETE FROM scoring_scorecontribution",
+    "DELETE FROM notifications_notification",
+    "DELETE FROM scoring_rescorerun",
+]
+
+
+def reset_scores() -> None:
+    conn = psycopg2.connect(SUPER_URL)
+    with conn, conn.cursor() as cur:
+        for statement in SQL_RESET:
+            cur.execute(statement)
+    conn.close()
+    vacuum()
 
 
 def vacuum() -> None:
@@ -674,6 +698,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-freshness", action="store_true")
     parser.add_argument(
+        "--reset-scores",
+        action="store_true",
+        help="with --reuse-data: undo every scoring first (a first activation again)",
+    )
+    parser.add_argument(
         "--data-only", action="store_true", help="generate the database and stop (to iterate)"
     )
     args = parser.parse_args()
@@ -710,6 +739,8 @@ def main() -> None:
     from smarketing.tenancy.services import api_key_create_for_operator
 
     big = Organization.objects.get(slug="bench-0") if args.reuse_data else create_data(args)
+    if args.reuse_data and args.reset_scores:
+        reset_scores()
     if args.data_only:
         return
     rescore = [] if args.skip_rescore else bench_rescore(big.pk)
