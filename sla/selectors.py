@@ -18,7 +18,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Prefetch,
+    Q,
+    QuerySet,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -275,23 +287,28 @@ def _due_in(
     return qs
 
 
+class _Median(Aggregate):
+    """PostgreSQL's ``percentile_cont(0.5)``: the median, in the same query as the counts."""
+
+    function = "percentile_cont"
+    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+_SPAN_SECONDS = Func(
+    ExpressionWrapper(F("touched_at") - F("started_at"), output_field=DurationField()),
+    template="EXTRACT(EPOCH FROM %(expressions)s)",
+    output_field=FloatField(),
+)
+
+
 def _median_minutes(qs: QuerySet[Clock]) -> float | None:
-    touched = qs.filter(touched_at__isnull=False)
-    connection = connections[touched.db]
-    if connection.vendor == "postgresql":
-        sql, params = touched.values("pk").query.sql_with_params()
-        with connection.cursor() as cursor:
-            # The subquery is compiled by Django from the queryset; values are parameters.
-            median = (
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
-                "c.touched_at - c.started_at)) / 60.0 FROM sla_clock c WHERE c.id IN ("
-            )
-            cursor.execute(median + sql + ")", params)
-            value = cursor.fetchone()[0]
-        return None if value is None else round(float(value), 1)
+    """Median start → touch minutes of the touched clocks (SQLite: in Python)."""
     spans = [
         (touched_at - started_at).total_seconds() / 60
-        for started_at, touched_at in touched.values_list("started_at", "touched_at")
+        for started_at, touched_at in qs.filter(touched_at__isnull=False).values_list(
+            "started_at", "touched_at"
+        )
     ]
     return round(statistics.median(spans), 1) if spans else None
 
@@ -315,11 +332,20 @@ def compliance(
     commitment_id: int | None = None,
 ) -> Compliance:
     qs = _due_in(organization, start, end, owner_id, commitment_id)
-    counts = qs.aggregate(
-        met=Count("pk", filter=Q(status=Clock.Status.MET)),
-        breached=Count("pk", filter=Q(status=Clock.Status.BREACHED)),
-    )
-    return _compliance_of(counts["met"] or 0, counts["breached"] or 0, _median_minutes(qs))
+    aggregates = {
+        "met": Count("pk", filter=Q(status=Clock.Status.MET)),
+        "breached": Count("pk", filter=Q(status=Clock.Status.BREACHED)),
+    }
+    postgres = connections[qs.db].vendor == "postgresql"
+    if postgres:  # one query
+        aggregates["median"] = _Median(_SPAN_SECONDS, filter=Q(touched_at__isnull=False))
+    counts = qs.aggregate(**aggregates)
+    if postgres:
+        median = counts["median"]
+        speed = None if median is None else round(float(median) / 60, 1)
+    else:
+        speed = _median_minutes(qs)
+    return _compliance_of(counts["met"] or 0, counts["breached"] or 0, speed)
 
 
 def _grouped(qs: QuerySet[Clock], key: str) -> dict[Any, Compliance]:
