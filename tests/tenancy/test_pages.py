@@ -8,6 +8,7 @@ the form again; list pages run a bounded number of queries.
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from smarketing.tenancy.models import ApiKey, Invitation, KioskToken, Membership, hash_secret
@@ -475,6 +476,10 @@ def test_kiosk_token_shown_once_and_revoked(client_for, trio, as_org):
     response = c.post("/o/alpha/kiosk-tokens/", {"name": "Open space"})
     assert response.status_code == 200
     token = response.context["token"]
+    # The address to open on the TV is given with it, and it works.
+    tv_url = f"http://testserver/tv/{token}/"
+    assert tv_url in response.content.decode()
+    assert Client().get(tv_url).status_code == 200
     with as_org(trio.alpha):
         kiosk = KioskToken.objects.for_org(trio.alpha).get()
     assert kiosk.token_hash == hash_secret(token)
