@@ -349,3 +349,24 @@ def test_results_are_reused_briefly_when_the_cache_is_on(
             assert kpis.funnel(org, week(world)) == stages
         assert kpis.compute(org, week(world), Segment(grade="B")).new_leads == 1
     cache.clear()
+
+
+@time_machine.travel(AFTER, tick=False)
+@pytest.mark.parametrize("by", ["", "source", "campaign"])
+@pytest.mark.parametrize("segment", [Segment(), Segment(source="website"), Segment(grade="A")])
+def test_funnel_sql_equals_the_portable_path(world, by, segment):
+    from dashboards import funnel
+
+    org = world.org
+    for p in _periods(world):
+        with tenant_context(org.pk):
+            sql = funnel._stats_sql(org, p, segment, by)
+            portable = funnel._stats_python(org, p, segment, by)
+        assert _rounded(sql) == _rounded(portable), (p, by, segment)
+
+
+def _rounded(stats):
+    return {
+        (group, str(stage)): (entered, moved, None if days is None else round(days, 6))
+        for (group, stage), (entered, moved, days) in stats.items()
+    }
