@@ -14,7 +14,8 @@ from integrations import webhooks_out
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_two_workers_never_send_one_delivery_twice(trio, as_org, local_server):
+def test_two_workers_never_send_one_delivery_twice(trio, as_org, local_server, dispatched):
+    """``dispatched``: the on-commit task is not sent (a session worker would take it)."""
     with as_org(trio.alpha):
         webhooks_out.subscription_create(
             actor=trio.alice_membership, url=f"{local_server.url}/hook", event_types=["lead.mql"]
