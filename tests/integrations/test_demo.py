@@ -27,8 +27,10 @@ def test_demo_loads_once_and_sends_nothing(trio, as_org):
         subscription = WebhookSubscription.objects.for_org(trio.alpha).get()
         assert subscription.active is False
         assert WebhookDelivery.objects.for_org(trio.alpha).count() == 3
-        assert not WebhookDelivery.objects.for_org(trio.alpha).filter(
-            status__in=["pending", "failed"]
-        ).exists()
+        assert (
+            not WebhookDelivery.objects.for_org(trio.alpha)
+            .filter(status__in=["pending", "failed"])
+            .exists()
+        )
         for connection in Connection.objects.for_org(trio.alpha):
             assert connection.status == "disabled"
