@@ -163,10 +163,13 @@ FUNNEL_SQL = """
 WITH leads AS (
     SELECT l.id, {group} AS grp, l.created_at FROM leads_lead l
     WHERE l.organization_id = %(org)s {segment}
-      AND (l.created_at >= %(start)s AND l.created_at < %(end)s
-           OR l.id IN (SELECT t.lead_id FROM leads_lifecycletransition t
-                       WHERE t.organization_id = %(org)s AND t.to_stage = ANY(%(stages)s)
-                         AND t.at >= %(start)s AND t.at < %(end)s))
+      AND l.created_at >= %(start)s AND l.created_at < %(end)s
+    UNION
+    SELECT l.id, {group} AS grp, l.created_at FROM leads_lead l
+    WHERE l.organization_id = %(org)s {segment}
+      AND l.id IN (SELECT t.lead_id FROM leads_lifecycletransition t
+                   WHERE t.organization_id = %(org)s AND t.to_stage = ANY(%(stages)s)
+                     AND t.at >= %(start)s AND t.at < %(end)s)
 ), rows AS (
     SELECT id AS lead_id, grp, 'lead' AS stage, created_at AS at, 0 AS ord, 0::bigint AS pk,
            created_at >= %(start)s AND created_at < %(end)s AS entry
