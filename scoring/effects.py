@@ -133,23 +133,30 @@ def _mql_moves(
         return []
     adapt = connection.ops.adapt_datetimefield_value
     table = Lead._meta.db_table
-    stages = sorted(AUTO_MQL_FROM)
+    stages_list = sorted(AUTO_MQL_FROM)
     placeholder = f"({_typed('bigint')}, {_typed('timestamptz')})"
     from_stage: dict[int, str] = {}
     for batch in _batches(moves, LOAD_BATCH):
+        # The stage each lead comes from: read, then moved by a statement with the same
+        # condition (the scorer holds the rows' locks, so nothing moves in between).
+        stages = dict(
+            Lead.objects.for_org(organization)
+            .filter(pk__in=[lead.pk for lead, _at, _reason in batch], stage__in=stages_list)
+            .values_list("pk", "stage")
+        )
         sql = (
             f"WITH v(id, at) AS (VALUES {', '.join([placeholder] * len(batch))}) "  # noqa: S608 (our table; values are parameters)
-            f'UPDATE "{table}" AS t SET stage = %s, stage_changed_at = v.at '
-            f'FROM v, "{table}" AS o '
-            "WHERE t.id = v.id AND o.id = t.id AND t.organization_id = %s "
-            f"AND t.stage IN ({', '.join(['%s'] * len(stages))}) "
-            "RETURNING t.id, o.stage"
+            f'UPDATE "{table}" AS t SET stage = %s, stage_changed_at = v.at FROM v '
+            "WHERE t.id = v.id AND t.organization_id = %s "
+            f"AND t.stage IN ({', '.join(['%s'] * len(stages_list))}) "
+            "RETURNING t.id"
         )
         params = [v for lead, at, _reason in batch for v in (lead.pk, adapt(at))]
-        params += [Stage.MQL, organization.pk, *stages]
+        params += [Stage.MQL, organization.pk, *stages_list]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            from_stage.update(dict(cursor.fetchall()))
+            for (lead_id,) in cursor.fetchall():
+                from_stage[lead_id] = stages[lead_id]
     moved = [(lead, at, reason) for lead, at, reason in moves if lead.pk in from_stage]
     transitions = LifecycleTransition.objects.bulk_create(
         [
