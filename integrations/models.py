@@ -98,7 +98,8 @@ class Connection(TenantModel):
 
     @property
     def state(self) -> dict[str, Any]:
-        cached = getattr(self, "_state", None)
+        # Not ``_state``: that is Django's own ModelState (adding, db) on every instance.
+        cached = getattr(self, "_vendor_state", None)
         if cached is None:
             try:
                 cached = (
@@ -108,12 +109,12 @@ class Connection(TenantModel):
                 )
             except crypto.DecryptionError:
                 cached = {}
-            self._state = cached
+            self._vendor_state = cached
         return cached
 
     def set_state(self, values: dict[str, Any]) -> None:
-        self._state = dict(values)
-        self.state_encrypted = crypto.encrypt(json.dumps(self._state)) if values else ""
+        self._vendor_state = dict(values)
+        self.state_encrypted = crypto.encrypt(json.dumps(self._vendor_state)) if values else ""
 
     @property
     def connector(self):

@@ -45,7 +45,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from standardwebhooks.webhooks import Webhook
@@ -652,10 +652,17 @@ def record(
         if disabled:
             subscription.active = False
             subscription.disabled_at = now
-            subscription.disabled_reason = _(
-                "Disabled automatically: every delivery failed for 24 hours "
-                "(%(n)d attempts in a row)."
-            ) % {"n": subscription.consecutive_failures}
+            # Stored text: written in the organization's language, whoever's worker runs.
+            language = (
+                Organization.objects.filter(pk=subscription.organization_id)
+                .values_list("language", flat=True)
+                .first()
+            )
+            with translation.override(language or None):
+                subscription.disabled_reason = _(
+                    "Disabled automatically: every delivery failed for 24 hours "
+                    "(%(n)d attempts in a row)."
+                ) % {"n": subscription.consecutive_failures}
         subscription.save(
             update_fields=[
                 "consecutive_failures",

@@ -106,9 +106,7 @@ def _errors(body: Any) -> str:
 
 
 def _saved_state(connection) -> dict:
-    """The connection's kept state, or {} — ``Connection.state`` caches on ``_state``,
-    which is also Django's own ``Model._state``; until that is renamed the token is kept
-    for the sync run only (``client.cache``)."""
+    """The connection's kept state (the access token across runs), or {}."""
     try:
         state = connection.state
     except Exception:  # a decryption problem: fetch a new token
