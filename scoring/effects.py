@@ -145,11 +145,12 @@ def _mql_moves(
             .values_list("pk", "stage")
         )
         sql = (
-            f"WITH v(id, at) AS (VALUES {', '.join([placeholder] * len(batch))}) "  # noqa: S608 (our table; values are parameters)
+            f"WITH v(lead_id, at) AS (VALUES {', '.join([placeholder] * len(batch))}) "  # noqa: S608 (our table; values are parameters)
             f'UPDATE "{table}" AS t SET stage = %s, stage_changed_at = v.at FROM v '
-            "WHERE t.id = v.id AND t.organization_id = %s "
+            "WHERE t.id = v.lead_id AND t.organization_id = %s "
             f"AND t.stage IN ({', '.join(['%s'] * len(stages_list))}) "
-            "RETURNING t.id"
+            # Unqualified: SQLite's RETURNING names the target's columns only.
+            "RETURNING id"
         )
         params = [v for lead, at, _reason in batch for v in (lead.pk, adapt(at))]
         params += [Stage.MQL, organization.pk, *stages_list]
