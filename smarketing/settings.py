@@ -315,6 +315,22 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Cache ------------------------------------------------------------------------------
+# Production: Redis, so that the KPI layer's short-lived results (dashboards/kpis.py) are
+# shared by every web worker and the TV. Embedded mode and tests: per process (the test
+# runs of several checkouts share one Redis server and organization ids).
+if REDIS_URL and not TESTING:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "smarketing",
+            "TIMEOUT": 300,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
