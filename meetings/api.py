@@ -196,5 +196,7 @@ class ActionItemDetailView(APIView):
         require_perm(request.actor, "meetings.contribute")
         item = selectors.get_action_item_for_org(request.organization, item_id)
         data = _valid(ActionItemWriteSerializer, request.data, partial=True)
+        # Through its own meeting, or the latest open one it is carried over into; the
+        # service refuses edits on closed meetings and by people who may not make them.
         item = services.action_item_update(actor=request.actor, item=item, data=data)
         return Response(ActionItemSerializer(item).data)

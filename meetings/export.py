@@ -4,6 +4,7 @@ from the frozen pack; decisions and action items as they stand."""
 from __future__ import annotations
 
 from django.utils import formats
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from . import selectors
@@ -18,20 +19,29 @@ def _md(text: str) -> str:
 def _day(value: str | None) -> str:
     if not value:
         return ""
-    moment = selectors.parse_moment(value)
-    return formats.date_format(moment, "DATE_FORMAT") if moment else value
+    try:
+        day = parse_date(value)
+    except ValueError:
+        day = None
+    return formats.date_format(day, "DATE_FORMAT") if day else value
 
 
 def to_markdown(meeting: Meeting) -> str:
     pack = meeting.snapshot or {}
-    period = pack.get("reviewed") or {}
+    # The reviewed week's inclusive dates (``reviewed``); a pack without them: the KPI
+    # layer's period (``from`` and ``last_day``).
+    kpi_period = pack.get("period") or {}
+    period = pack.get("reviewed") or {
+        "first_day": kpi_period.get("from"),
+        "last_day": kpi_period.get("last_day"),
+    }
     lines = [
         "# "
         + _("Smarketing meeting · week of %(day)s")
         % {"day": formats.date_format(meeting.week_start, "DATE_FORMAT")},
         "",
         _("Reviewed week: %(start)s → %(end)s")
-        % {"start": period.get("from", ""), "end": period.get("to", "")},
+        % {"start": _day(period.get("first_day")), "end": _day(period.get("last_day"))},
         _("Status: %(status)s") % {"status": meeting.get_status_display()},
         "",
     ]
@@ -55,10 +65,12 @@ def to_markdown(meeting: Meeting) -> str:
     lines.append("")
 
     lines += ["## 2. " + _("SLA breaches and rejected leads"), ""]
-    breaches = pack.get("breaches") or []
+    breaches = selectors.breach_rows(pack)
     if breaches:
         for b in breaches:
-            lines.append(f"- {_md(b['lead'])} · {_md(b['commitment'])} · {_md(b['owner'] or '—')}")
+            lines.append(
+                f"- {_md(b['lead'])} · {_md(b['commitment_text'])} · {_md(b['owner'] or '—')}"
+            )
     else:
         lines.append("- " + _("No SLA breach."))
     reasons = selectors.rejection_reasons(pack)
@@ -68,9 +80,9 @@ def to_markdown(meeting: Meeting) -> str:
             _("Rejection reasons: %(list)s")
             % {"list": ", ".join(f"{r['label']} ({r['count']})" for r in reasons)}
         )
-    for lead in pack.get("rejected_leads") or []:
+    for lead in selectors.rejected_rows(pack):
         comment = f" — {_md(lead['comment'])}" if lead.get("comment") else ""
-        lines.append(f"- {_md(lead['lead'])} · {lead['reason_label']}{comment}")
+        lines.append(f"- {_md(lead['lead'])} · {_md(lead['reason_text'])}{comment}")
     lines.append("")
 
     lines += ["## 3. " + _("Marketing commitment pacing"), ""]
@@ -79,7 +91,7 @@ def to_markdown(meeting: Meeting) -> str:
         for p in pacing:
             lines.append(
                 f"- {_md(p['label'])}: {p['actual']} / {p['target']} "
-                f"({p['attainment_text']}, {p['status']})"
+                f"({p['attainment_text']}, {p['status_text']})"
             )
     else:
         lines.append("- " + _("No marketing commitment in force."))

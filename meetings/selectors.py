@@ -88,6 +88,13 @@ def carried_items(meeting: Meeting) -> list[ActionItem]:
     )
 
 
+def is_on_meeting(meeting: Meeting, item: ActionItem) -> bool:
+    """The item is one of the meeting's own or carried over into it."""
+    if item.meeting_id == meeting.pk:
+        return True
+    return any(carried.pk == item.pk for carried in carried_items(meeting))
+
+
 def open_items(organization: Organization):
     return ActionItem.objects.for_org(organization).filter(done=False)
 
@@ -157,6 +164,69 @@ def kpi_rows(snapshot: dict) -> list[dict]:
     return rows
 
 
+# --- labels of the frozen pack, in the reader's language --------------------------------
+# The pack stores codes and raw values (version 2); version-1 packs stored labels in the
+# language of whoever generated them (often the beat's): those are shown as stored when
+# the raw values are missing.
+
+
+def _choice_label(choices, code: Any, fallback: Any = "") -> str:
+    try:
+        return str(choices(code).label)
+    except (ValueError, TypeError):
+        return str(fallback or code or "")
+
+
+def reason_label(code: Any, fallback: Any = "") -> str:
+    from leads.models import RejectReason
+
+    return _choice_label(RejectReason, code, fallback)
+
+
+def commitment_text(row: dict) -> str:
+    """A breach's sales commitment, as ``SalesCommitment.__str__`` reads it now."""
+    if "commitment_trigger" not in row:
+        return str(row.get("commitment") or "")
+    if row.get("commitment_label"):
+        return str(row["commitment_label"])
+    try:
+        from sla.models import Trigger
+    except ImportError:  # pragma: no cover - the SLA app is there
+        return str(row.get("commitment_trigger") or "")
+    trigger = _choice_label(Trigger, row.get("commitment_trigger"))
+    return f"{trigger} → {row.get('commitment_minutes')} min"
+
+
+def pacing_label(row: dict) -> str:
+    """A marketing commitment, as ``MarketingCommitment.__str__`` reads it now."""
+    if "label" in row and "metric" not in row:
+        return str(row["label"])
+    try:
+        from sla.models import Metric, Period
+    except ImportError:  # pragma: no cover
+        return str(row.get("label") or "")
+    if row.get("metric") not in Metric.values or row.get("period") not in Period.values:
+        return str(row.get("label") or "")
+    metric = _choice_label(Metric, row["metric"])
+    return f"{row.get('target')} {metric} {_choice_label(Period, row['period'])}"
+
+
+PACING_STATUS = {"ahead": _("ahead"), "behind": _("behind"), "on_track": _("on track")}
+
+
+def breach_rows(snapshot: dict) -> list[dict]:
+    return [
+        {**row, "commitment_text": commitment_text(row)} for row in snapshot.get("breaches") or []
+    ]
+
+
+def rejected_rows(snapshot: dict) -> list[dict]:
+    return [
+        {**row, "reason_text": reason_label(row.get("reason"), row.get("reason_label"))}
+        for row in snapshot.get("rejected_leads") or []
+    ]
+
+
 def pacing_rows(snapshot: dict) -> list[dict]:
     rows = []
     for item in snapshot.get("pacing") or []:
@@ -164,6 +234,8 @@ def pacing_rows(snapshot: dict) -> list[dict]:
         rows.append(
             {
                 **item,
+                "label": pacing_label(item),
+                "status_text": str(PACING_STATUS.get(item.get("status"), item.get("status", ""))),
                 "attainment_text": "—" if attainment is None else format_value(attainment, "rate"),
                 "expected_text": formats.number_format(item.get("expected") or 0, 1),
             }
@@ -172,8 +244,9 @@ def pacing_rows(snapshot: dict) -> list[dict]:
 
 
 def rejection_reasons(snapshot: dict) -> list[dict]:
+    """The KPI layer's ``[code, label, count]`` rows, labels translated from the code."""
     reasons = (snapshot.get("current") or {}).get("rejection_reasons") or []
-    return [{"code": r[0], "label": r[1], "count": r[2]} for r in reasons]
+    return [{"code": r[0], "label": reason_label(r[0], r[1]), "count": r[2]} for r in reasons]
 
 
 def parse_moment(value: str | None):

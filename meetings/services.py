@@ -31,9 +31,14 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from smarketing.errors import ServiceError
+from smarketing.errors import NotFoundError, ServiceError
 from smarketing.tenancy.models import Membership, Organization
-from smarketing.tenancy.permissions import CONTRIBUTORS, require_perm
+from smarketing.tenancy.permissions import (
+    CONTRIBUTORS,
+    PermissionDenied,
+    has_perm,
+    require_perm,
+)
 
 from . import signals
 from .models import ActionItem, Attendee, Meeting, MeetingDecision, RolloutEvent, ScoringApproval
@@ -41,7 +46,9 @@ from .models import ActionItem, Attendee, Meeting, MeetingDecision, RolloutEvent
 User = get_user_model()
 
 MEETING_HOUR = time(8, 0)
-PACK_VERSION = 1
+# 2: labels stored as codes and raw values (translated when shown), pacing on the
+# reviewed week.
+PACK_VERSION = 2
 BREACHES_SHOWN = 20
 REJECTIONS_SHOWN = 30
 
@@ -104,7 +111,12 @@ def _breaches(organization: Organization, period) -> list[dict]:
                 "lead": _lead_label(lead),
                 "lead_email": lead.email,
                 "owner": _user_label(clock.owner),
-                "commitment": str(clock.commitment),
+                # Raw values, translated when shown (selectors.commitment_text): the
+                # pack is read in each reader's language, not the beat's.
+                "commitment_id": clock.commitment_id,
+                "commitment_label": clock.commitment.label,
+                "commitment_trigger": clock.commitment.trigger,
+                "commitment_minutes": clock.commitment.response_minutes,
                 "due_at": clock.due_at.isoformat(),
                 "touched_at": clock.touched_at.isoformat() if clock.touched_at else None,
             }
@@ -127,8 +139,7 @@ def _rejected_leads(organization: Organization, period) -> list[dict]:
             "lead": _lead_label(d.lead),
             "lead_email": d.lead.email,
             "source": d.lead.source,
-            "reason": d.reason,
-            "reason_label": str(d.get_reason_display()),
+            "reason": d.reason,  # a code: its label is translated when shown
             "comment": d.comment[:500],
             "by": _user_label(d.by),
             "at": d.at.isoformat(),
@@ -137,12 +148,21 @@ def _rejected_leads(organization: Organization, period) -> list[dict]:
     ]
 
 
-def _pacing(organization: Organization, now: datetime) -> list[dict]:
+def _pacing(organization: Organization, period) -> list[dict]:
+    """Each marketing commitment paced at the end of the reviewed week (its last
+    microsecond), not at the pack's generation (the week that just began)."""
     try:
         from sla import selectors as sla_selectors
     except ImportError:
         return []
-    return [p.as_dict() for p in sla_selectors.pacing(organization, at=now)]
+    rows = []
+    for pacing in sla_selectors.pacing(organization, at=period.end - timedelta(microseconds=1)):
+        row = pacing.as_dict()
+        # The label is built from metric/target/period when shown (reader's language).
+        row.pop("label", None)
+        row["grade"], row["source"] = pacing.commitment.grade, pacing.commitment.source
+        rows.append(row)
+    return rows
 
 
 def _item_dict(item: ActionItem) -> dict:
@@ -219,7 +239,7 @@ def build_pack(organization: Organization, *, week_start: date, now: datetime) -
         "deltas": report["deltas"],
         "breaches": _breaches(organization, period),
         "rejected_leads": _rejected_leads(organization, period),
-        "pacing": _pacing(organization, now),
+        "pacing": _pacing(organization, period),
         "previous_meeting": {"id": previous.pk, "week_start": previous.week_start.isoformat()}
         if previous
         else None,
@@ -315,21 +335,35 @@ def meeting_generate(
 def meeting_refresh_pack(
     *, actor: Membership, meeting: Meeting, now: datetime | None = None
 ) -> Meeting:
-    """Generate the pack again — only before the meeting starts: once it has started,
-    the numbers it was run on are the record."""
+    """Generate the pack again — only this week's meeting, before it starts: once it
+    has started, the numbers it was run on are the record; and a past week's pack is
+    frozen even if nobody started that meeting (a beat-created meeting stays
+    "scheduled")."""
     require_perm(actor, "meetings.manage")
     now = now or timezone.now()
-    updated = Meeting.objects.for_org(meeting.organization_id).filter(
-        pk=meeting.pk, status=Meeting.Status.SCHEDULED
-    )
-    if not updated.exists():
+    locked = _locked(meeting)
+    if locked.status != Meeting.Status.SCHEDULED:
         raise MeetingError(
             _("The pack is frozen once the meeting has started."), status=409, code="frozen"
         )
+    locked.organization = meeting.organization
+    if not can_refresh_pack(locked, now=now):
+        raise MeetingError(
+            _("The pack of a past week's meeting is frozen."), status=409, code="frozen"
+        )
     pack = build_pack(meeting.organization, week_start=meeting.week_start, now=now)
-    updated.update(snapshot=pack, snapshot_at=now)
+    Meeting.objects.for_org(meeting.organization_id).filter(pk=meeting.pk).update(
+        snapshot=pack, snapshot_at=now
+    )
     meeting.refresh_from_db()
     return meeting
+
+
+def can_refresh_pack(meeting: Meeting, *, now: datetime | None = None) -> bool:
+    """This week's meeting, not started yet (the page shows the button only then)."""
+    return meeting.status == Meeting.Status.SCHEDULED and meeting.week_start == week_start_at(
+        meeting.organization, now or timezone.now()
+    )
 
 
 # --- running it ----------------------------------------------------------------------------
@@ -340,11 +374,33 @@ def _not_closed(meeting: Meeting) -> None:
         raise MeetingError(_("This meeting is closed."), status=409, code="closed")
 
 
+def _locked(meeting: Meeting) -> Meeting:
+    """The meeting's row, locked until the transaction ends (``SELECT … FOR UPDATE``):
+    a write checks the status of this fresh copy, not of one loaded earlier, and a
+    concurrent close waits for it (or it waits for the close, then sees it closed)."""
+    return Meeting.objects.for_org(meeting.organization_id).select_for_update().get(pk=meeting.pk)
+
+
+def _open_locked(meeting: Meeting) -> Meeting:
+    locked = _locked(meeting)
+    _not_closed(locked)
+    meeting.status = locked.status
+    return locked
+
+
+def _is_manager(actor: Membership) -> bool:
+    return has_perm(actor, "meetings.manage")
+
+
+def _actor_user_id(actor) -> int | None:
+    return getattr(actor, "user_id", None) or getattr(getattr(actor, "user", None), "pk", None)
+
+
 @transaction.atomic
 def meeting_open(*, actor: Membership, meeting: Meeting, now: datetime | None = None) -> Meeting:
     """Start the meeting: the 30-minute timebox counts from now."""
     require_perm(actor, "meetings.manage")
-    _not_closed(meeting)
+    _open_locked(meeting)
     now = now or timezone.now()
     Meeting.objects.for_org(meeting.organization_id).filter(
         pk=meeting.pk, status=Meeting.Status.SCHEDULED
@@ -358,7 +414,7 @@ def meeting_update(
     *, actor: Membership, meeting: Meeting, notes: str | None = None, goals: str | None = None
 ) -> Meeting:
     require_perm(actor, "meetings.contribute")
-    _not_closed(meeting)
+    _open_locked(meeting)
     fields = []
     if notes is not None:
         meeting.notes, fields = notes[:20000], [*fields, "notes"]
@@ -372,7 +428,7 @@ def meeting_update(
 @transaction.atomic
 def attendees_set(*, actor: Membership, meeting: Meeting, user_ids: list[int]) -> None:
     require_perm(actor, "meetings.manage")
-    _not_closed(meeting)
+    _open_locked(meeting)
     org_id = meeting.organization_id
     members = set(
         Membership.objects.for_org(org_id)
@@ -399,7 +455,7 @@ def attendees_set(*, actor: Membership, meeting: Meeting, user_ids: list[int]) -
 @transaction.atomic
 def decision_add(*, actor: Membership, meeting: Meeting, text: str) -> MeetingDecision:
     require_perm(actor, "meetings.contribute")
-    _not_closed(meeting)
+    _open_locked(meeting)
     text = (text or "").strip()
     if not text:
         raise MeetingError(
@@ -415,9 +471,18 @@ def decision_add(*, actor: Membership, meeting: Meeting, text: str) -> MeetingDe
 
 @transaction.atomic
 def decision_delete(*, actor: Membership, decision: MeetingDecision) -> None:
+    """Its author or a manager, while the meeting is not closed."""
     require_perm(actor, "meetings.contribute")
-    _not_closed(decision.meeting)
+    if not (can_delete_decision(actor, decision)):
+        raise PermissionDenied("meetings.manage")
+    _open_locked(decision.meeting)
     decision.delete()
+
+
+def can_delete_decision(actor: Membership, decision: MeetingDecision) -> bool:
+    return _is_manager(actor) or (
+        decision.by_id is not None and decision.by_id == _actor_user_id(actor)
+    )
 
 
 def _owner(organization_id: int, owner_id) -> Any:
@@ -440,7 +505,7 @@ def action_item_add(
     *, actor: Membership, meeting: Meeting, title: str, owner_id=None, due_on: date | None = None
 ) -> ActionItem:
     require_perm(actor, "meetings.contribute")
-    _not_closed(meeting)
+    _open_locked(meeting)
     title = (title or "").strip()
     if not title:
         raise MeetingError(
@@ -456,13 +521,78 @@ def action_item_add(
     )
 
 
+EDIT_FIELDS = ("title", "owner", "due_on")
+
+
+def can_edit_item(actor: Membership, item: ActionItem) -> bool:
+    """Rename, reassign, re-date: the item's owner, its creator or a manager."""
+    if _is_manager(actor):
+        return True
+    user_id = _actor_user_id(actor)
+    return user_id is not None and user_id in (item.owner_id, item.created_by_id)
+
+
+def _carrying_meeting(item: ActionItem, meeting: Meeting | None) -> Meeting:
+    """The meeting through which ``item`` is changed, locked: the one given (the item
+    must be its own or carried over into it), else the item's own meeting while it is
+    not closed, else the latest not-closed meeting that carries it over."""
+    org_id = item.organization_id
+    own = Meeting.objects.for_org(org_id).select_for_update().get(pk=item.meeting_id)
+    if meeting is None or meeting.pk == own.pk:
+        if meeting is not None or not own.is_closed:
+            return own
+        later = (
+            Meeting.objects.for_org(org_id)
+            .filter(week_start__gt=own.week_start, created_at__gt=item.created_at)
+            .exclude(status=Meeting.Status.CLOSED)
+        )
+        if item.done:  # done since that meeting was created: carried over into it
+            later = later.filter(created_at__lte=item.done_at)
+        later = later.order_by("-week_start").first()
+        return _locked(later) if later is not None else own
+    locked = _locked(meeting)
+    carried = (
+        own.week_start < locked.week_start
+        and item.created_at < locked.created_at
+        and (not item.done or (item.done_at is not None and item.done_at >= locked.created_at))
+    )
+    if not carried:
+        raise NotFoundError(_("This action item is not on this meeting."))
+    return locked
+
+
 @transaction.atomic
 def action_item_update(
-    *, actor: Membership, item: ActionItem, data: dict[str, Any], now: datetime | None = None
+    *,
+    actor: Membership,
+    item: ActionItem,
+    data: dict[str, Any],
+    meeting: Meeting | None = None,
+    now: datetime | None = None,
 ) -> ActionItem:
-    """Tick (``done``), rename, reassign, re-date. An item lives on after its meeting
-    closes (it is carried over), so a closed meeting does not freeze it."""
+    """Tick (``done``), rename, reassign, re-date an action item, through ``meeting``
+    (its own or one it is carried over into; ``None``: found as described in
+    ``_carrying_meeting``).
+
+    - ticking: any contributor; renaming, reassigning, re-dating: the item's owner,
+      its creator or a manager (``can_edit_item``);
+    - nothing changes through a closed meeting; an item of a closed meeting can only
+      be ticked, in a later (not closed) meeting it is carried over into.
+    """
     require_perm(actor, "meetings.contribute")
+    item = ActionItem.objects.for_org(item.organization_id).select_for_update().get(pk=item.pk)
+    through = _carrying_meeting(item, meeting)
+    _not_closed(through)
+    edits = [name for name in EDIT_FIELDS if name in data]
+    if edits:
+        if through.pk != item.meeting_id:
+            raise MeetingError(
+                _("An item carried over from a closed meeting can only be ticked."),
+                status=409,
+                code="closed",
+            )
+        if not can_edit_item(actor, item):
+            raise PermissionDenied("meetings.manage")
     fields = []
     if "done" in data:
         done = bool(data["done"])

@@ -66,20 +66,31 @@ def _meeting_url(request: HttpRequest, meeting: Meeting) -> str:
 def _context(request: HttpRequest, meeting: Meeting) -> dict:
     pack = meeting.snapshot or {}
     membership = request.membership  # type: ignore[attr-defined]
+    decisions = selectors.decisions(meeting)
     return {
         "meeting": meeting,
         "pack": pack,
         "kpi_rows": selectors.kpi_rows(pack),
         "pacing_rows": selectors.pacing_rows(pack),
+        "breach_rows": selectors.breach_rows(pack),
+        "rejected_rows": selectors.rejected_rows(pack),
         "reasons": selectors.rejection_reasons(pack),
         "attendees": selectors.attendees(meeting),
-        "decisions": selectors.decisions(meeting),
+        "decisions": decisions,
         "items": selectors.own_items(meeting),
         "carried": selectors.carried_items(meeting),
         "members": list(org_members(request.organization).select_related("user")),  # type: ignore[attr-defined]
         "can_manage": has_perm(membership, "meetings.manage"),
         "can_contribute": has_perm(membership, "meetings.contribute") and not meeting.is_closed,
-        "can_tick": has_perm(membership, "meetings.contribute"),
+        # Nothing changes on a closed meeting: its items are ticked in the next one.
+        "can_tick": has_perm(membership, "meetings.contribute") and not meeting.is_closed,
+        "can_refresh": has_perm(membership, "meetings.manage")
+        and services.can_refresh_pack(meeting),
+        "deletable_decisions": {
+            d.pk for d in decisions if services.can_delete_decision(membership, d)
+        }
+        if has_perm(membership, "meetings.contribute") and not meeting.is_closed
+        else set(),
         "current": "meetings-detail",
         "timebox_minutes": 30,
     }
@@ -229,7 +240,8 @@ def decision_delete(
         raise Http404
     decision.meeting = meeting
     try:
-        services.decision_delete(actor=membership, decision=decision)
+        with _refusals_as_http():
+            services.decision_delete(actor=membership, decision=decision)
     except services.MeetingError as error:
         return _section(request, meeting, "decisions", status=HTMX_INVALID, error=error.message)
     return _section(request, meeting, "decisions")
@@ -239,11 +251,17 @@ def decision_delete(
 def item_add(request: HttpRequest, org_slug: str, meeting_id: int) -> HttpResponse:
     membership = _require(request, "meetings.contribute")
     meeting = _meeting(request, meeting_id)
-    raw_due = request.POST.get("due_on") or ""
-    due_on = parse_date(raw_due) if raw_due else None
+    raw_due = (request.POST.get("due_on") or "").strip()
+    try:
+        due_on = parse_date(raw_due) if raw_due else None
+    except ValueError:  # well formed but not a day of the calendar (2026-02-30)
+        due_on = None
     try:
         if raw_due and due_on is None:
-            raise services.MeetingError(_("Give the due date as a date."))
+            raise services.MeetingError(
+                _("Give the due date as a date."),
+                fields={"due_on": [_("Give the due date as a date.")]},
+            )
         services.action_item_add(
             actor=membership,
             meeting=meeting,
@@ -251,9 +269,8 @@ def item_add(request: HttpRequest, org_slug: str, meeting_id: int) -> HttpRespon
             owner_id=request.POST.get("owner") or None,
             due_on=due_on,
         )
-    except (services.MeetingError, ValueError) as error:
-        message = getattr(error, "message", _("Give the due date as a date."))
-        return _section(request, meeting, "items", status=HTMX_INVALID, error=message)
+    except services.MeetingError as error:
+        return _section(request, meeting, "items", status=HTMX_INVALID, error=error.message)
     return _section(request, meeting, "items")
 
 
@@ -263,9 +280,21 @@ def item_toggle(request: HttpRequest, org_slug: str, meeting_id: int, item_id: i
     membership = _require(request, "meetings.contribute")
     meeting = _meeting(request, meeting_id)
     item = selectors.get_action_item_for_org(request.organization, item_id)  # type: ignore[attr-defined]
-    services.action_item_update(
-        actor=membership, item=item, data={"done": request.POST.get("done") == "1"}
-    )
+    if not selectors.is_on_meeting(meeting, item):
+        raise Http404
+    try:
+        with _refusals_as_http():
+            services.action_item_update(
+                actor=membership,
+                item=item,
+                meeting=meeting,
+                data={"done": request.POST.get("done") == "1"},
+            )
+    except services.NotFoundError as error:
+        raise Http404 from error
+    except services.MeetingError as error:
+        meeting.refresh_from_db()
+        return _section(request, meeting, "items", status=HTMX_INVALID, error=error.message)
     return _section(request, meeting, "items")
 
 

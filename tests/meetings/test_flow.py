@@ -102,7 +102,9 @@ def test_closing_mails_the_attendees_and_sends_the_signal(
     assert "Demo requests are called within the hour" in mailoutbox[0].body
 
 
-def test_a_closed_meeting_refuses_edits_but_items_can_still_be_ticked(trio, as_org, meeting):
+def test_a_closed_meeting_refuses_edits_its_items_are_ticked_in_the_next(
+    trio, as_org, meeting, make_meeting
+):
     with as_org(trio.alpha):
         item = services.action_item_add(actor=trio.alice_membership, meeting=meeting, title="A")
         services.meeting_close(actor=trio.alice_membership, meeting=meeting, now=MONDAY_9)
@@ -117,7 +119,16 @@ def test_a_closed_meeting_refuses_edits_but_items_can_still_be_ticked(trio, as_o
         ):
             with pytest.raises(services.MeetingError):
                 call()
-        services.action_item_update(actor=trio.bob_membership, item=item, data={"done": True})
+        # no later meeting carries it yet: nothing to tick it in
+        with pytest.raises(services.MeetingError):
+            services.action_item_update(actor=trio.bob_membership, item=item, data={"done": True})
+    following = make_meeting(NEXT)
+    with as_org(trio.alpha):
+        services.action_item_update(
+            actor=trio.bob_membership, item=item, meeting=following, data={"done": True}
+        )
+        item.refresh_from_db()
+    assert item.done
 
 
 def test_roles(trio, as_org, meeting):

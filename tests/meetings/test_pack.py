@@ -58,7 +58,9 @@ def test_a_scheduled_pack_can_be_generated_again(trio, as_org, make_meeting):
     meeting = make_meeting()
     with as_org(trio.alpha):
         _leads(trio.alpha, 4, IN_REVIEWED_WEEK)
-        services.meeting_refresh_pack(actor=trio.alice_membership, meeting=meeting)
+        services.meeting_refresh_pack(
+            actor=trio.alice_membership, meeting=meeting, now=MONDAY_9.replace(hour=10)
+        )
     assert meeting.snapshot["current"]["new_leads"] == 4
 
 
