@@ -2,8 +2,11 @@
 (apps depend downwards only, DESIGN.md §3).
 
 ``lead_badges``: providers called once per page with every lead on it. A provider is
-``fn(organization, leads) -> {lead_id: html}`` (safe HTML, e.g. rendered from a
-template) and must read what it needs for all the leads in a bounded number of queries.
+``fn(organization, leads, *, single=False) -> {lead_id: html}``: ``single`` is true on
+one lead's own page (its detail), false on lists (the queue, a refreshed queue row). The
+html must be a ``SafeString`` (``render_to_string``, ``format_html``): a plain ``str``
+is escaped, never trusted. A provider reads what it needs for all the leads in a
+bounded number of queries.
 The sla app registers its countdown here (sla/badges.py, from its ``AppConfig.ready``).
 """
 
@@ -12,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import conditional_escape, format_html_join
+from django.utils.safestring import SafeString
 
-BadgeProvider = Callable[[Any, Sequence[Any]], dict[int, str]]
+BadgeProvider = Callable[..., dict[int, str]]
 
 lead_badges: list[BadgeProvider] = []
 # Static files the badges need on the queue and lead pages ("sla/sla.css", "sla/countdown.js").
@@ -42,15 +46,21 @@ def page_media() -> dict[str, list[str]]:
     return {"extension_styles": lead_page_styles, "extension_scripts": lead_page_scripts}
 
 
-def badges_for(organization: Any, leads: Iterable[Any]) -> dict[int, SafeString]:
-    """``{lead_id: html}`` for these leads: every provider's badges side by side."""
+def badges_for(
+    organization: Any, leads: Iterable[Any], *, single: bool = False
+) -> dict[int, SafeString]:
+    """``{lead_id: html}`` for these leads: every provider's badges side by side.
+    ``single``: this is the lead's own page. A provider's ``SafeString`` is kept as it
+    is; anything else is escaped."""
     leads = list(leads)
     if not leads or not lead_badges:
         return {}
     parts: dict[int, list[str]] = {}
     for provider in lead_badges:
-        for lead_id, html in (provider(organization, leads) or {}).items():
+        for lead_id, html in (provider(organization, leads, single=single) or {}).items():
             if html:
-                parts.setdefault(lead_id, []).append(html)
-    # Providers return HTML rendered from their templates (escaped there).
-    return {lead_id: mark_safe("".join(htmls)) for lead_id, htmls in parts.items()}
+                parts.setdefault(lead_id, []).append(conditional_escape(html))
+    return {
+        lead_id: format_html_join("", "{}", ((html,) for html in htmls))
+        for lead_id, htmls in parts.items()
+    }

@@ -435,7 +435,7 @@ def _lead_context(
         "transitions": reports.stage_history(lead),
         "decisions": reports.lead_decisions(lead),
         "deals": selectors.deal_list(org, lead_id=lead.pk),
-        "badges": badges_for(org, [lead]).get(lead.pk, ""),
+        "badges": badges_for(org, [lead], single=True).get(lead.pk, ""),
         **page_media(),
         "can_accept": decide and lead.stage == Stage.MQL,
         "can_reject": decide and lead.stage == Stage.MQL,

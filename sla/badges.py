@@ -132,13 +132,20 @@ def _needs_calendar(clocks: Sequence[Clock]) -> bool:
     return any(c.commitment.business_time for c in clocks)
 
 
-def countdowns(organization: Any, leads: Sequence[Any], *, now: datetime | None = None):
+def countdowns(
+    organization: Any,
+    leads: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    single: bool = False,
+):
     """``{lead_id: Countdown}``: each lead's most urgent clock (an open one, or a breach
-    nobody answered yet); for a single lead (its page) the latest clock otherwise.
-    Two queries at most (the clocks; the calendar when a clock counts business hours)."""
+    nobody answered yet); on the lead's own page (``single=True``, said by the caller:
+    a list may hold one lead) the latest clock otherwise. Two queries at most (the
+    clocks; the calendar when a clock counts business hours)."""
     now = now or timezone.now()
     ids = [lead.pk for lead in leads]
-    if len(ids) == 1:
+    if single and len(ids) == 1:
         # The lead page: its clocks in one query; the most urgent, else the latest.
         mine = selectors.lead_clocks(organization, ids[0])
         pick = _most_urgent_of(mine) or (mine[0] if mine else None)
@@ -167,11 +174,12 @@ def clock_badges(organization: Any, clocks: Sequence[Clock], *, now: datetime | 
     ]
 
 
-def lead_badges(organization: Any, leads: Sequence[Any]) -> dict[int, str]:
-    """The provider registered in leads/extensions.py."""
+def lead_badges(organization: Any, leads: Sequence[Any], *, single: bool = False) -> dict[int, str]:
+    """The provider registered in leads/extensions.py (``SafeString`` values)."""
+    context = {"organization": organization, "single": single}
     return {
-        lead_id: render_to_string(TEMPLATE, {"cd": item, "organization": organization})
-        for lead_id, item in countdowns(organization, leads).items()
+        lead_id: render_to_string(TEMPLATE, {**context, "cd": item})
+        for lead_id, item in countdowns(organization, leads, single=single).items()
     }
 
 

@@ -256,13 +256,32 @@ class CalendarForm(forms.Form):
         }
 
 
+YEARS = (2000, 2100)  # dates outside these years are refused (no overflow in date maths)
+MAX_ID = 2**63 - 1
+
+
+def _check_year(value):
+    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+        raise forms.ValidationError(
+            _("Choose a date between %(first)s and %(last)s.")
+            % {"first": YEARS[0], "last": YEARS[1]}
+        )
+    return value
+
+
 class HolidayForm(forms.Form):
-    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(
+        label=_("Day"),
+        widget=forms.DateInput(attrs={"type": "date", "min": "2000-01-01", "max": "2100-12-31"}),
+    )
     name = forms.CharField(label=_("Name"), max_length=100, required=False)
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("auto_id", "holiday-%s")
         super().__init__(*args, **kwargs)
+
+    def clean_day(self):
+        return _check_year(self.cleaned_data.get("day"))
 
     def to_service(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
@@ -279,5 +298,10 @@ class ComplianceFilterForm(forms.Form):
 
     period = forms.ChoiceField(choices=[("week", _("Week")), ("month", _("Month"))], required=False)
     at = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    owner = forms.IntegerField(required=False, min_value=1)
-    commitment = forms.IntegerField(required=False, min_value=1)
+    owner = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    commitment = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+    def clean_at(self):
+        """Years 2000–2100 only: ``0001-01-01`` or ``9999-12-31`` would overflow the
+        period arithmetic (a 400, not a 500)."""
+        return _check_year(self.cleaned_data.get("at"))

@@ -10,9 +10,11 @@
 - ``SalesCommitment``: how fast sales responds to a trigger (became MQL, an event type
   such as ``demo_request``, became hot), in business or wall-clock minutes, with the
   warning share and the escalation delay after a breach.
-- ``BusinessCalendar`` and ``Holiday``: the organization's working hours and days off
-  (French public holidays prefilled for French organizations); ``sla.calendar`` does the
-  arithmetic.
+- ``BusinessCalendar`` and ``Holiday``: the organization's live working hours and days
+  off, the ones clocks count with (French public holidays prefilled for French
+  organizations); ``sla.calendar`` does the arithmetic. They are part of the signed
+  terms: each version carries its own copy (``calendar_*``), edited with the draft and
+  written into the live calendar only when both heads have signed.
 - ``Clock``: one response deadline for one lead and one sales commitment. Deadlines are
   rows swept by a periodic scan with compare-and-swap updates, never ETA tasks.
 """
@@ -135,6 +137,15 @@ class ContractVersion(TenantModel):
     # canonical terms (commitments, calendar) so any later change would show.
     signed_text = models.TextField(_("signed text"), blank=True)
     terms_hash = models.CharField(max_length=64, blank=True)
+    # The version's own business calendar (part of the signed terms): copied from the
+    # live ``BusinessCalendar`` when the draft is made, edited with the draft, copied
+    # back into the live calendar (which clocks use) when the second signature
+    # activates the version. ``calendar_hours`` is null only on versions made before
+    # the calendar was versioned (they read the live calendar).
+    calendar_time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    calendar_hours = models.JSONField(_("weekly working hours"), null=True, blank=True)
+    # ``[{"day": "YYYY-MM-DD", "name": "…"}]``, sorted by day.
+    calendar_holidays = models.JSONField(_("holidays"), default=list, blank=True)
     activated_at = models.DateTimeField(_("in force since"), null=True, blank=True)
     superseded_at = models.DateTimeField(_("superseded at"), null=True, blank=True)
 

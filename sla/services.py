@@ -185,88 +185,198 @@ def calendar_ensure(*, organization: Organization, now: datetime | None = None) 
     return calendar
 
 
+# --- the draft's calendar -----------------------------------------------------------
+#
+# The hours and holidays are part of the signed terms: each version carries its own
+# copy (``ContractVersion.calendar_*``), made from the live calendar with the draft.
+# These services edit the draft's copy only (locked ``FOR UPDATE``, refused once a head
+# has signed); ``_activate`` writes the copy into the live calendar with the second
+# signature.
+
+
+@dataclass(frozen=True)
+class VersionCalendar:
+    time_zone: str
+    weekly_hours: dict
+    holidays: list[dict]  # [{"day": "YYYY-MM-DD", "name": "…"}], sorted by day
+
+
+def live_calendar_copy(organization: Organization) -> VersionCalendar:
+    """The live calendar as a version stores it (the default one when none is saved)."""
+    found = BusinessCalendar.objects.for_org(organization).first()
+    if found is None:
+        zone = organization.time_zone or "Europe/Paris"
+        return VersionCalendar(zone, cal.DEFAULT_WEEKLY_HOURS, [])
+    days = (
+        Holiday.objects.for_org(organization)
+        .filter(calendar=found)
+        .order_by("day")
+        .values_list("day", "name")
+    )
+    return VersionCalendar(
+        found.time_zone,
+        found.weekly_hours,
+        [{"day": day.isoformat(), "name": name} for day, name in days],
+    )
+
+
+def version_calendar(version: ContractVersion) -> VersionCalendar:
+    """The calendar a version's terms say: its own copy; the live calendar for a version
+    made before calendars were versioned."""
+    if version.calendar_hours is None:
+        return live_calendar_copy(version.organization)
+    return VersionCalendar(
+        version.calendar_time_zone or "Europe/Paris",
+        version.calendar_hours,
+        sorted(version.calendar_holidays or [], key=lambda h: h["day"]),
+    )
+
+
+def _with_calendar(locked: ContractVersion) -> VersionCalendar:
+    """The locked draft's calendar, its copy made first if it has none yet."""
+    current = version_calendar(locked)
+    if locked.calendar_hours is None:
+        _store_calendar(locked, current)
+    return current
+
+
+def _store_calendar(locked: ContractVersion, value: VersionCalendar) -> None:
+    locked.calendar_time_zone = value.time_zone
+    locked.calendar_hours = value.weekly_hours
+    locked.calendar_holidays = sorted(value.holidays, key=lambda h: h["day"])
+    locked.save(update_fields=["calendar_time_zone", "calendar_hours", "calendar_holidays"])
+
+
 @transaction.atomic
 def calendar_update(
     *,
     actor,
-    organization: Organization,
+    version: ContractVersion,
     time_zone: str | None = None,
     weekly_hours: dict | None = None,
-    name: str | None = None,
-) -> BusinessCalendar:
-    """Change the zone and/or the weekly hours (``{"0": [["09:00", "18:00"]], …}``).
-    Running clocks keep the deadlines computed when they started."""
+) -> ContractVersion:
+    """Change the draft's zone and/or weekly hours (``{"0": [["09:00", "18:00"]], …}``).
+    Nothing changes for clocks until both heads sign; running clocks then keep the
+    deadlines computed when they started."""
     _require(actor, "sla.manage")
-    calendar = calendar_ensure(organization=organization)
-    calendar = (
-        BusinessCalendar.objects.for_org(organization).select_for_update().get(pk=calendar.pk)
-    )
-    if time_zone is not None:
-        calendar.time_zone = _valid_zone(time_zone.strip())
+    locked = _editable(version)
+    current = _with_calendar(locked)
+    zone = _valid_zone(time_zone.strip()) if time_zone is not None else current.time_zone
+    hours = current.weekly_hours
     if weekly_hours is not None:
         try:
             week = cal.parse_weekly_hours(weekly_hours)
-            cal.CalendarSpec(zone_name=calendar.time_zone, week=week)
+            cal.CalendarSpec(zone_name=zone, week=week)
         except cal.CalendarError as error:
             raise SlaError(
                 _("Invalid working hours: %(error)s") % {"error": error},
                 code="invalid_hours",
                 fields={"weekly_hours": [str(error)]},
             ) from None
-        calendar.weekly_hours = cal.weekly_hours_json(week)
-    if name is not None:
-        calendar.name = name.strip()[:100]
-    calendar.save()
-    return calendar
+        hours = cal.weekly_hours_json(week)
+    _store_calendar(locked, VersionCalendar(zone, hours, current.holidays))
+    return locked
+
+
+def _holiday_day(day) -> date:
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise SlaError(_("A holiday needs a date."), fields={"day": [_("Enter a date.")]})
+    if not 2000 <= day.year <= 2100:
+        raise SlaError(
+            _("A holiday falls between 2000 and 2100."),
+            fields={"day": [_("Between 2000 and 2100.")]},
+        )
+    return day
 
 
 @transaction.atomic
-def holiday_add(*, actor, organization: Organization, day: date, name: str = "") -> Holiday:
+def holiday_add(*, actor, version: ContractVersion, day: date, name: str = "") -> ContractVersion:
+    """Add a day off to the draft's calendar (409 if it is one already)."""
     _require(actor, "sla.manage")
-    if not isinstance(day, date):
-        raise SlaError(_("A holiday needs a date."), fields={"day": [_("Enter a date.")]})
-    calendar = calendar_ensure(organization=organization)
-    holiday, created = Holiday.objects.for_org(organization).get_or_create(
-        organization=organization,
-        calendar=calendar,
-        day=day,
-        defaults={"name": (name or "").strip()[:100]},
-    )
-    if not created:
+    day = _holiday_day(day)
+    locked = _editable(version)
+    current = _with_calendar(locked)
+    if any(h["day"] == day.isoformat() for h in current.holidays):
         raise SlaError(
             _("%(day)s is already a holiday.") % {"day": formats.date_format(day)},
             code="duplicate_holiday",
             status=409,
             fields={"day": [_("Already a holiday.")]},
         )
-    return holiday
-
-
-@transaction.atomic
-def holiday_remove(*, actor, holiday: Holiday) -> None:
-    _require(actor, "sla.manage")
-    if actor is not None and actor.organization_id != holiday.organization_id:
-        raise SlaError("not found", code="not_found", status=404)
-    Holiday.objects.for_org(holiday.organization_id).filter(pk=holiday.pk).delete()
-
-
-@transaction.atomic
-def holidays_add_public(*, actor, organization: Organization, country: str, year: int) -> int:
-    """The editor's "add the public holidays of <year>" button."""
-    _require(actor, "sla.manage")
-    calendar = calendar_ensure(organization=organization)
-    country = (country or "").upper()[:2]
-    added = holidays_prefill(
-        calendar=calendar,
-        country=country,
-        years=[int(year)],
-        language="fr" if organization.language == "fr" else "en_US",
+    added = {"day": day.isoformat(), "name": (name or "").strip()[:100]}
+    _store_calendar(
+        locked, VersionCalendar(current.time_zone, current.weekly_hours, [*current.holidays, added])
     )
-    if country and calendar.holiday_country != country:
-        BusinessCalendar.objects.for_org(organization).filter(pk=calendar.pk).update(
-            holiday_country=country
+    return locked
+
+
+@transaction.atomic
+def holiday_remove(*, actor, version: ContractVersion, day: date) -> ContractVersion:
+    """Remove a day off from the draft's calendar (404 if it is not one)."""
+    _require(actor, "sla.manage")
+    locked = _editable(version)
+    current = _with_calendar(locked)
+    kept = [h for h in current.holidays if h["day"] != day.isoformat()]
+    if len(kept) == len(current.holidays):
+        raise SlaError(_("No such holiday."), code="not_found", status=404)
+    _store_calendar(locked, VersionCalendar(current.time_zone, current.weekly_hours, kept))
+    return locked
+
+
+@transaction.atomic
+def holidays_add_public(
+    *, actor, version: ContractVersion, country: str, years: Iterable[int]
+) -> int:
+    """The editor's "prefill the public holidays" button: the country's public holidays
+    of ``years`` join the draft's calendar (days already there are kept as they are), all
+    or nothing. Return how many were added."""
+    _require(actor, "sla.manage")
+    locked = _editable(version)
+    current = _with_calendar(locked)
+    country = (country or "").upper()[:2]
+    language = "fr" if locked.organization.language == "fr" else "en_US"
+    have = {h["day"] for h in current.holidays}
+    new = []
+    for day, name in public_holidays(country, [int(y) for y in years], language):
+        if day.isoformat() not in have:
+            have.add(day.isoformat())
+            new.append({"day": day.isoformat(), "name": name[:100]})
+    if new:
+        _store_calendar(
+            locked,
+            VersionCalendar(current.time_zone, current.weekly_hours, [*current.holidays, *new]),
         )
-    return added
+    return len(new)
+
+
+def _apply_calendar(version: ContractVersion) -> None:
+    """The version now in force: its calendar becomes the live one (zone, hours and
+    holiday rows) that clocks count with."""
+    organization = version.organization
+    value = version_calendar(version)
+    live = calendar_ensure(organization=organization)
+    live = BusinessCalendar.objects.for_org(organization).select_for_update().get(pk=live.pk)
+    live.time_zone = value.time_zone
+    live.weekly_hours = value.weekly_hours
+    live.save(update_fields=["time_zone", "weekly_hours", "updated_at"])
+    wanted = {date.fromisoformat(h["day"]): (h.get("name") or "")[:100] for h in value.holidays}
+    rows = Holiday.objects.for_org(organization).filter(calendar=live)
+    rows.exclude(day__in=list(wanted)).delete()
+    existing = {h.day: h for h in rows.filter(day__in=list(wanted))}
+    changed = []
+    for day, name in wanted.items():
+        if day in existing and existing[day].name != name:
+            existing[day].name = name
+            changed.append(existing[day])
+    if changed:
+        Holiday.objects.bulk_update(changed, ["name"])
+    Holiday.objects.bulk_create(
+        [
+            Holiday(organization_id=organization.pk, calendar=live, day=day, name=name)
+            for day, name in wanted.items()
+            if day not in existing
+        ]
+    )
 
 
 # --- the contract -------------------------------------------------------------------
@@ -357,6 +467,8 @@ def draft_create(
     if existing is not None:
         return existing
     calendar_ensure(organization=organization)
+    # The draft's own calendar starts as the live one (the one in force).
+    calendar = live_calendar_copy(organization)
     active = (
         ContractVersion.objects.for_org(organization)
         .filter(contract=contract, status=ContractVersion.Status.ACTIVE)
@@ -377,6 +489,9 @@ def draft_create(
         preamble=active.preamble if active else "",
         created_by=getattr(actor, "user", None),
         created_at=now or timezone.now(),
+        calendar_time_zone=calendar.time_zone,
+        calendar_hours=calendar.weekly_hours,
+        calendar_holidays=calendar.holidays,
     )
     if active is not None:
         _copy_commitments(active, version)
@@ -554,20 +669,10 @@ def sales_commitment_remove(*, actor, commitment: SalesCommitment) -> None:
 
 
 def terms(version: ContractVersion) -> dict[str, Any]:
-    """The canonical terms of a version: what the signatures cover."""
+    """The canonical terms of a version: what the signatures cover (its commitments and
+    its own calendar)."""
     org = version.organization_id
-    calendar = BusinessCalendar.objects.for_org(org).first()
-    holiday_days = (
-        [
-            d.isoformat()
-            for d in Holiday.objects.for_org(org)
-            .filter(calendar=calendar)
-            .order_by("day")
-            .values_list("day", flat=True)
-        ]
-        if calendar
-        else []
-    )
+    calendar = version_calendar(version)
     return {
         "contract": version.contract_id,
         "version": version.number,
@@ -600,9 +705,9 @@ def terms(version: ContractVersion) -> dict[str, Any]:
             .order_by("position", "id")
         ],
         "calendar": {
-            "time_zone": calendar.time_zone if calendar else "Europe/Paris",
-            "weekly_hours": calendar.weekly_hours if calendar else cal.DEFAULT_WEEKLY_HOURS,
-            "holidays": holiday_days,
+            "time_zone": calendar.time_zone,
+            "weekly_hours": calendar.weekly_hours,
+            "holidays": [h["day"] for h in calendar.holidays],
         },
     }
 
@@ -741,8 +846,14 @@ def sign(
     user,
     side: str,
     at: datetime | None = None,
+    expected_hash: str | None = None,
 ) -> ContractVersion:
     """``user`` signs ``version`` for ``side`` (``marketing`` or ``sales``).
+
+    ``expected_hash`` is the ``terms_hash`` of the terms the signer read: it is compared
+    with the terms recomputed after the version row is locked (every edit locks it too),
+    so an edit that lands between reading and signing refuses the signature (409,
+    ``terms_changed``) instead of being signed unseen.
 
     The role decides (``sla.sign_marketing`` / ``sla.sign_sales``); one person cannot
     sign for both teams; a side signs once. The first signature freezes the terms; when
@@ -774,6 +885,12 @@ def sign(
     other = "sales" if side == "marketing" else "marketing"
     if getattr(locked, f"{side}_signed_at") is not None:
         raise SlaError(_("This side has already signed."), code="already_signed", status=409)
+    if expected_hash is not None and terms_hash(terms(locked)) != expected_hash:
+        raise SlaError(
+            _("The terms changed since you read them. Read them again below, then sign."),
+            code="terms_changed",
+            status=409,
+        )
     if getattr(locked, f"{other}_signed_by_id") == membership.user_id:
         raise SlaError(
             _("The same person cannot sign for both teams."), code="same_signer", status=409
@@ -821,9 +938,17 @@ def _activate(version: ContractVersion, *, at: datetime) -> ContractVersion:
         .select_for_update()
         .filter(contract_id=version.contract_id, status=ContractVersion.Status.ACTIVE)
     )
+    for old in previous:
+        if old.calendar_hours is None:
+            # Made before calendars were versioned: keep the calendar it was signed
+            # with before the live one changes.
+            _store_calendar(old, version_calendar(old))
     ContractVersion.objects.for_org(organization).filter(pk__in=[p.pk for p in previous]).update(
         status=ContractVersion.Status.SUPERSEDED, superseded_at=at
     )
+    if version.calendar_hours is None:
+        _store_calendar(version, version_calendar(version))
+    _apply_calendar(version)
     version.signed_text = render_terms_text(version, data, organization.language or "fr")
     version.terms_hash = terms_hash(data)
     version.status = ContractVersion.Status.ACTIVE
@@ -844,9 +969,8 @@ def _activate(version: ContractVersion, *, at: datetime) -> ContractVersion:
 
 
 def verify_terms(version: ContractVersion) -> bool:
-    """Whether the version's terms (commitments, text, calendar) still hash to what was
-    signed. Commitments cannot change through the services; the calendar can (it is
-    shared by every version), which this shows."""
+    """Whether the version's terms (commitments, text, its own calendar) still hash to
+    what was signed. No service changes a signed version; this shows tampering."""
     return bool(version.terms_hash) and terms_hash(terms(version)) == version.terms_hash
 
 

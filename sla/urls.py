@@ -25,7 +25,7 @@ urlpatterns = [
         name="sla-holidays-prefill",
     ),
     path(
-        "v/<int:version_id>/holidays/<int:holiday_id>/delete/",
+        "v/<int:version_id>/holidays/<str:day>/delete/",
         views.holiday_delete,
         name="sla-holiday-delete",
     ),

@@ -25,11 +25,12 @@ import functools
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -223,33 +224,40 @@ def week_summary(weekly_hours: dict) -> list[str]:
 
 
 @dataclass
+class HolidayRow:
+    day: date
+    name: str
+
+
+@dataclass
 class CalendarView:
     time_zone: str
     weekly_hours: dict
     lines: list[str]
-    holidays: list
-    upcoming: list
-    saved: bool  # a calendar row exists (else the default is shown)
+    holidays: list[HolidayRow]
+    upcoming: list[HolidayRow]
+
+
+def _calendar_view_of(value: services.VersionCalendar) -> CalendarView:
+    days = [HolidayRow(date.fromisoformat(h["day"]), h.get("name") or "") for h in value.holidays]
+    today = timezone.localdate()
+    return CalendarView(
+        time_zone=value.time_zone,
+        weekly_hours=value.weekly_hours,
+        lines=week_summary(value.weekly_hours),
+        holidays=days,
+        upcoming=[h for h in days if h.day >= today][:5],
+    )
 
 
 def _calendar_view(organization) -> CalendarView:
-    from . import calendar as cal
+    """The live calendar (the one clocks count with), read-only on the home."""
+    return _calendar_view_of(services.live_calendar_copy(organization))
 
-    found = selectors.calendar_for(organization)
-    if found is None:
-        zone, hours, days = organization.time_zone or "Europe/Paris", cal.DEFAULT_WEEKLY_HOURS, []
-    else:
-        zone, hours = found.time_zone, found.weekly_hours
-        days = list(selectors.holidays(organization, found))
-    today = timezone.localdate()
-    return CalendarView(
-        time_zone=zone,
-        weekly_hours=hours,
-        lines=week_summary(hours),
-        holidays=days,
-        upcoming=[h for h in days if h.day >= today][:5],
-        saved=found is not None,
-    )
+
+def _version_calendar_view(version: ContractVersion) -> CalendarView:
+    """A version's own calendar: what it says (a draft: what its signatures will cover)."""
+    return _calendar_view_of(services.version_calendar(version))
 
 
 # --- Differences between two versions -------------------------------------------------
@@ -288,6 +296,17 @@ def changes_between(version: ContractVersion, base: ContractVersion | None) -> C
         )
     if (version.preamble or "").strip() != (base.preamble or "").strip():
         changes.terms.append(_("The preamble changed."))
+    mine, theirs = services.version_calendar(version), services.version_calendar(base)
+    if mine.time_zone != theirs.time_zone:
+        changes.terms.append(
+            _("Time zone: %(old)s → %(new)s") % {"old": theirs.time_zone, "new": mine.time_zone}
+        )
+    if week_summary(mine.weekly_hours) != week_summary(theirs.weekly_hours):
+        changes.terms.append(
+            _("Business hours: %(new)s") % {"new": "; ".join(week_summary(mine.weekly_hours))}
+        )
+    if [h["day"] for h in mine.holidays] != [h["day"] for h in theirs.holidays]:
+        changes.terms.append(_("The holidays changed."))
     before, after = version_lines(base), version_lines(version)
     changes.added = [line for line in after if line not in before]
     changes.removed = [line for line in before if line not in after]
@@ -525,7 +544,7 @@ def _page_context(
     editable = manage and version.is_editable
     active = selectors.active_version(org)
     base = active if active is not None and active.pk != version.pk else None
-    calendar = _calendar_view(org)
+    calendar = _version_calendar_view(version)
     return {
         "version": version,
         "active": active,
@@ -609,7 +628,7 @@ def _bound_post(request: HttpRequest, form, service, *, card: str, version: Cont
             result = service(form.to_service())
     except _error_type() as error:
         if getattr(error, "status", 400) == 404:
-            raise
+            raise Http404 from error
         put_errors(form, error, getattr(form, "ERROR_FIELDS", None))
         return _render_page(request, version, part=part, status=error_status, **kw)
     draft = result[0] if isinstance(result, tuple) else result
@@ -789,13 +808,12 @@ def _editable_draft(request: HttpRequest, version_id) -> ContractVersion:
 @in_org_timezone
 def calendar_update(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
-    org = request.organization  # type: ignore[attr-defined]
     version = _editable_draft(request, version_id)
     form = CalendarForm(request.POST)
     refused = _bound_post(
         request,
         form,
-        lambda data: services.calendar_update(actor=actor, organization=org, **data),
+        lambda data: services.calendar_update(actor=actor, version=version, **data),
         card="calendar-card",
         version=version,
         calendar_form=form,
@@ -807,13 +825,12 @@ def calendar_update(request: HttpRequest, org_slug: str, version_id: int) -> Htt
 @in_org_timezone
 def holiday_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
-    org = request.organization  # type: ignore[attr-defined]
     version = _editable_draft(request, version_id)
     form = HolidayForm(request.POST)
     refused = _bound_post(
         request,
         form,
-        lambda data: services.holiday_add(actor=actor, organization=org, **data),
+        lambda data: services.holiday_add(actor=actor, version=version, **data),
         card="calendar-card",
         version=version,
         holiday_form=form,
@@ -823,17 +840,22 @@ def holiday_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpRes
 
 @require_POST
 @in_org_timezone
-def holiday_delete(
-    request: HttpRequest, org_slug: str, version_id: int, holiday_id: int
-) -> HttpResponse:
+def holiday_delete(request: HttpRequest, org_slug: str, version_id: int, day: str) -> HttpResponse:
+    """Remove the draft's holiday of ``day`` (``YYYY-MM-DD``; another string: 404)."""
     actor = _require(request, MANAGE)
-    org = request.organization  # type: ignore[attr-defined]
     version = _editable_draft(request, version_id)
-    holiday = selectors.get_holiday_for_org(org, holiday_id)
+    try:
+        when = date.fromisoformat(day) if len(day) == 10 else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise Http404
     try:
         with _refusals_as_http():
-            services.holiday_remove(actor=actor, holiday=holiday)
+            services.holiday_remove(actor=actor, version=version, day=when)
     except _error_type() as error:
+        if getattr(error, "status", 400) == 404:
+            raise Http404 from error
         return _refused(request, version, "calendar-card", error)
     return _saved(request, version, "calendar-card", _("Holiday removed."))
 
@@ -843,16 +865,14 @@ def holiday_delete(
 def holidays_prefill(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     """Add France's public holidays of this year and the next (the ``holidays`` package)."""
     actor = _require(request, MANAGE)
-    org = request.organization  # type: ignore[attr-defined]
     version = _editable_draft(request, version_id)
     year = timezone.localdate().year
-    added = 0
     try:
-        with _refusals_as_http():
-            for each in (year, year + 1):
-                added += services.holidays_add_public(
-                    actor=actor, organization=org, country="FR", year=each
-                )
+        # All or nothing: a refusal (4xx) is not rolled back by the middleware.
+        with _refusals_as_http(), transaction.atomic():
+            added = services.holidays_add_public(
+                actor=actor, version=version, country="FR", years=[year, year + 1]
+            )
     except _error_type() as error:
         return _refused(request, version, "calendar-card", error)
     count = added
@@ -883,19 +903,20 @@ def sign(request: HttpRequest, org_slug: str, version_id: int, side: str) -> Htt
         return redirect(_version_url(request, version))
     error = ""
     status = 200
-    terms = services.terms(version)
-    current_hash = services.terms_hash(terms)
     form = SignForm(request.POST or None)
     if request.method == "POST":
         if not form.is_valid():
             error, status = _("The signature lacks the terms it covers. Reload the page."), 400
-        elif form.cleaned_data["terms_hash"] != current_hash:
-            # The draft changed between reading and signing: sign what is shown now.
-            error = _("The terms changed since you read them. Read them again below, then sign.")
-            status = 409
         else:
             try:
-                signed = services.sign(version=version, user=request.user, side=side)
+                # The service compares the hash with the terms under the row lock: an
+                # edit landing between reading and signing refuses the signature (409).
+                signed = services.sign(
+                    version=version,
+                    user=request.user,
+                    side=side,
+                    expected_hash=form.cleaned_data["terms_hash"],
+                )
             except _error_type() as refusal:
                 if refusal.status == 404:
                     raise Http404 from refusal
@@ -917,6 +938,9 @@ def sign(request: HttpRequest, org_slug: str, version_id: int, side: str) -> Htt
                         % {"side": _("marketing") if side == "marketing" else _("sales")},
                     )
                 return redirect(_version_url(request, signed))
+    # What is shown (again, after a refusal: as it is now) and its hash.
+    terms = services.terms(version)
+    current_hash = services.terms_hash(terms)
     context = {
         "version": version,
         "side": side,
@@ -1044,6 +1068,8 @@ def lead_clock(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespons
     _require(request, VIEW)
     org = request.organization  # type: ignore[attr-defined]
     lead = get_lead_for_org(org, lead_id)
-    html = badges.lead_badges(org, [lead]).get(lead.pk, "")
+    # ``?single=1``: the badge of the lead's own page (else a list's row).
+    single = request.GET.get("single") == "1"
+    html = badges.lead_badges(org, [lead], single=single).get(lead.pk, "")
     # No clock any more: an empty answer, so htmx removes the badge.
     return HttpResponse(html)

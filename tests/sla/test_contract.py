@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 
 import pytest
+from django.db import connections
 
 from sla import selectors, services
 from sla.models import BusinessCalendar, ContractVersion, Holiday, SalesCommitment
@@ -218,34 +221,127 @@ def test_another_organization_gets_no_holidays(trio):
         assert not Holiday.objects.for_org(org).exists()
 
 
-def test_the_calendar_is_editable(trio):
+def test_the_drafts_calendar_is_editable(trio, heads, draft):
     actor = trio.alice_membership
     with tenant_context(trio.alpha.pk):
         services.calendar_update(
             actor=actor,
-            organization=trio.alpha,
+            version=draft,
             weekly_hours={"0": [["08:00", "12:00"], ["14:00", "17:00"]], "5": [["10:00", "12:00"]]},
         )
-        holiday = services.holiday_add(
-            actor=actor, organization=trio.alpha, day=date(2026, 8, 14), name="Pont"
-        )
+        services.holiday_add(actor=actor, version=draft, day=date(2026, 8, 14), name="Pont")
+        with pytest.raises(services.SlaError) as duplicate:
+            services.holiday_add(actor=actor, version=draft, day=date(2026, 8, 14))
+        assert duplicate.value.status == 409
         with pytest.raises(services.SlaError):
-            services.holiday_add(actor=actor, organization=trio.alpha, day=date(2026, 8, 14))
+            services.holiday_add(actor=actor, version=draft, day=date(1, 1, 1))
+        version = ContractVersion.objects.for_org(trio.alpha).get(pk=draft.pk)
+        assert version.calendar_hours["0"] == [["08:00", "12:00"], ["14:00", "17:00"]]
+        assert {"day": "2026-08-14", "name": "Pont"} in version.calendar_holidays
+        calendar = services.terms(version)["calendar"]
+        assert calendar["weekly_hours"]["1"] == [] and "2026-08-14" in calendar["holidays"]
+        # The live calendar (the clocks') has not changed.
         spec = selectors.calendar_spec(trio.alpha)
-        assert spec.week[0] == ((480, 720), (840, 1020)) and spec.week[1] == ()
-        assert date(2026, 8, 14) in spec.holidays
-        services.holiday_remove(actor=actor, holiday=holiday)
-        assert date(2026, 8, 14) not in selectors.calendar_spec(trio.alpha).holidays
+        assert spec.week[0] == ((540, 1080),) and date(2026, 8, 14) not in spec.holidays
+        services.holiday_remove(actor=actor, version=draft, day=date(2026, 8, 14))
+        version.refresh_from_db()
+        assert "2026-08-14" not in [h["day"] for h in version.calendar_holidays]
+        with pytest.raises(services.SlaError) as missing:
+            services.holiday_remove(actor=actor, version=draft, day=date(2026, 8, 14))
+        assert missing.value.status == 404
         for bad in ({"0": [["18:00", "09:00"]]}, {"0": [["9", "10"]]}, {}):
             with pytest.raises(services.SlaError):
-                services.calendar_update(actor=actor, organization=trio.alpha, weekly_hours=bad)
+                services.calendar_update(actor=actor, version=draft, weekly_hours=bad)
         with pytest.raises(services.SlaError):
-            services.calendar_update(actor=actor, organization=trio.alpha, time_zone="Mars/Base")
+            services.calendar_update(actor=actor, version=draft, time_zone="Mars/Base")
         with pytest.raises(PermissionDenied):
-            services.calendar_update(
-                actor=trio.bob_membership, organization=trio.alpha, time_zone="UTC"
-            )
+            services.calendar_update(actor=trio.bob_membership, version=draft, time_zone="UTC")
         assert BusinessCalendar.objects.for_org(trio.alpha).count() == 1
+
+
+def test_the_calendar_changes_only_with_both_signatures(trio, heads, signed):
+    actor = trio.alice_membership
+    with tenant_context(trio.alpha.pk):
+        v1 = ContractVersion.objects.for_org(trio.alpha).get(pk=signed.pk)
+        v2 = services.draft_create(actor=actor, organization=trio.alpha)
+        assert v2.calendar_hours == v1.calendar_hours
+        assert v2.calendar_holidays == v1.calendar_holidays
+        services.calendar_update(
+            actor=actor,
+            version=v2,
+            time_zone="Europe/Brussels",
+            weekly_hours={"0": [["10:00", "16:00"]]},
+        )
+        services.holiday_add(actor=actor, version=v2, day=date(2026, 8, 14), name="Pont")
+        # The contract in force still says, and the clocks still count, the old hours.
+        assert services.verify_terms(v1)
+        spec = selectors.calendar_spec(trio.alpha)
+        assert spec.zone_name == "Europe/Paris" and spec.week[0] == ((540, 1080),)
+        services.sign(version=v2, user=heads.mia, side="marketing")
+        # Signed on one side: the calendar is locked.
+        with pytest.raises(services.SlaError) as locked:
+            services.holiday_add(actor=actor, version=v2, day=date(2026, 8, 17))
+        assert locked.value.status == 409
+        assert selectors.calendar_spec(trio.alpha).week[0] == ((540, 1080),)
+        services.sign(version=v2, user=heads.sam, side="sales")
+        spec = selectors.calendar_spec(trio.alpha)
+        assert spec.zone_name == "Europe/Brussels" and spec.week[0] == ((600, 960),)
+        assert spec.week[1] == () and date(2026, 8, 14) in spec.holidays
+        assert Holiday.objects.for_org(trio.alpha).get(day=date(2026, 8, 14)).name == "Pont"
+        # Both versions still verify: each keeps the calendar it was signed with.
+        v1.refresh_from_db()
+        v2.refresh_from_db()
+        assert services.verify_terms(v1) and services.verify_terms(v2)
+        assert "Europe/Brussels" in v2.signed_text and "Europe/Paris" in v1.signed_text
+
+
+def test_a_version_without_its_own_calendar_reads_the_live_one(trio, heads, signed):
+    """Versions made before calendars were versioned keep verifying, and keep their
+    calendar when a new version changes the live one."""
+    with tenant_context(trio.alpha.pk):
+        ContractVersion.objects.for_org(trio.alpha).filter(pk=signed.pk).update(
+            calendar_hours=None, calendar_holidays=[], calendar_time_zone=""
+        )
+        v1 = ContractVersion.objects.for_org(trio.alpha).get(pk=signed.pk)
+        assert services.verify_terms(v1)
+        v2 = services.draft_create(actor=None, organization=trio.alpha)
+        services.calendar_update(actor=None, version=v2, weekly_hours={"0": [["10:00", "16:00"]]})
+        sign_both(v2, heads)
+        v1.refresh_from_db()
+        assert v1.calendar_hours["0"] == [["09:00", "18:00"]] and services.verify_terms(v1)
+
+
+def test_public_holidays_join_the_draft_all_at_once(trio, heads, draft):
+    with tenant_context(trio.alpha.pk):
+        version = ContractVersion.objects.for_org(trio.alpha).get(pk=draft.pk)
+        version.calendar_holidays = []
+        version.save()
+        added = services.holidays_add_public(
+            actor=None, version=version, country="FR", years=[2030, 2031]
+        )
+        assert added == 22
+        assert (
+            services.holidays_add_public(actor=None, version=version, country="FR", years=[2030])
+            == 0
+        )
+        version.refresh_from_db()
+        assert "2030-07-14" in [h["day"] for h in version.calendar_holidays]
+
+
+def test_an_edit_between_reading_and_signing_refuses_the_signature(trio, heads, draft):
+    with tenant_context(trio.alpha.pk):
+        read = services.terms_hash(services.terms(draft))
+        services.holiday_add(actor=None, version=draft, day=date(2026, 8, 14))
+        with pytest.raises(services.SlaError) as refused:
+            services.sign(version=draft, user=heads.mia, side="marketing", expected_hash=read)
+        assert refused.value.status == 409 and refused.value.code == "terms_changed"
+        assert (
+            ContractVersion.objects.for_org(trio.alpha).get(pk=draft.pk).marketing_signed_at is None
+        )
+        draft.refresh_from_db()
+        fresh = services.terms_hash(services.terms(draft))
+        signed = services.sign(version=draft, user=heads.mia, side="marketing", expected_hash=fresh)
+        assert signed.marketing_signed_by_id == heads.mia.pk
 
 
 def test_the_terms_hash_is_the_sha256_of_canonical_terms(trio, heads, signed):
@@ -268,3 +364,48 @@ def test_a_second_marketing_head_may_sign_a_later_version(trio, heads, signed):
         services.sign(version=v2, user=other, side="marketing")
         version = services.sign(version=v2, user=heads.sam, side="sales")
     assert version.status == ContractVersion.Status.ACTIVE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signature_waits_for_an_edit_in_progress_and_sees_it(trio, heads):
+    """The hash check runs under the version's row lock, which every edit takes: a
+    signature racing an edit either signs before it (the edit is then refused) or sees
+    it (409)."""
+    draft = make_draft(trio.alpha, trio.alice_membership)
+    with tenant_context(trio.alpha.pk):
+        read = services.terms_hash(services.terms(draft))
+    editing = threading.Event()
+    outcome: dict = {}
+
+    def edit():
+        try:
+            with tenant_context(trio.alpha.pk):
+                services.holiday_add(actor=None, version=draft, day=date(2026, 8, 14))
+                editing.set()
+                time.sleep(0.6)  # the signer is now waiting on the row lock
+        finally:
+            editing.set()
+            connections.close_all()
+
+    def sign():
+        editing.wait(10)
+        try:
+            with tenant_context(trio.alpha.pk):
+                services.sign(version=draft, user=heads.mia, side="marketing", expected_hash=read)
+            outcome["signed"] = True
+        except services.SlaError as error:
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=edit), threading.Thread(target=sign)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "signed" not in outcome
+    assert outcome["error"].status == 409 and outcome["error"].code == "terms_changed"
+    with tenant_context(trio.alpha.pk):
+        version = ContractVersion.objects.for_org(trio.alpha).get(pk=draft.pk)
+    assert version.marketing_signed_at is None
+    assert [h["day"] for h in version.calendar_holidays if h["day"] == "2026-08-14"]

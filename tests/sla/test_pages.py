@@ -147,7 +147,6 @@ def test_outsider_gets_404_everywhere(people, active, client_for):
     marketing, sales = commitments(people.alpha, active)
     with tenant_context(people.alpha.pk):
         lead = Lead.objects.create(organization=people.alpha, email="x@y.fr")
-        holiday = Holiday.objects.for_org(people.alpha).first()
     client = client_for(people.charlie)
     pages = [
         *read_pages(active, marketing[0], sales[0]),
@@ -165,9 +164,10 @@ def test_outsider_gets_404_everywhere(people, active, client_for):
         url("sla-marketing-delete", commitment_id=marketing[0].pk),
         url("sla-sales-delete", commitment_id=sales[0].pk),
         url("sla-calendar", version_id=active.pk),
+        url("sla-holiday-add", version_id=active.pk),
+        url("sla-holidays-prefill", version_id=active.pk),
+        url("sla-holiday-delete", version_id=active.pk, day="2026-05-01"),
     ]
-    if holiday is not None:
-        posts.append(url("sla-holiday-delete", version_id=active.pk, holiday_id=holiday.pk))
     for page in posts:
         assert client.post(page, {}).status_code == 404, page
     # alpha's ids through charlie's own organization: 404 too.
@@ -415,11 +415,13 @@ def test_sales_commitment_and_calendar(people, draft, client_for):
         **target("calendar-card"),
     )
     assert response.status_code == 200, response.content.decode()[:2000]
-    with tenant_context(people.alpha.pk):
+    version = version_of(people.alpha, draft.pk)
+    assert version.calendar_time_zone == "Europe/Brussels"
+    assert version.calendar_hours["0"] == [["09:00", "12:30"], ["14:00", "18:00"]]
+    assert version.calendar_hours["6"] == []
+    with tenant_context(people.alpha.pk):  # the live calendar waits for the signatures
         calendar = BusinessCalendar.objects.for_org(people.alpha).get()
-    assert calendar.time_zone == "Europe/Brussels"
-    assert calendar.weekly_hours["0"] == [["09:00", "12:30"], ["14:00", "18:00"]]
-    assert calendar.weekly_hours["6"] == []
+    assert calendar.time_zone == "Europe/Paris"
     response = client.post(
         url("sla-holiday-add", version_id=draft.pk),
         {"day": "2031-03-03", "name": "Company day"},
@@ -427,28 +429,33 @@ def test_sales_commitment_and_calendar(people, draft, client_for):
     )
     assert "Company day" in response.content.decode()
     with tenant_context(people.alpha.pk):
-        holiday = Holiday.objects.for_org(people.alpha).get(name="Company day")
+        assert not Holiday.objects.for_org(people.alpha).filter(name="Company day").exists()
     response = client.post(
         url("sla-holiday-add", version_id=draft.pk),
         {"day": "2031-03-03"},
         **target("calendar-card"),
     )
     assert response.status_code == 422
-    client.post(
-        url("sla-holiday-delete", version_id=draft.pk, holiday_id=holiday.pk),
+    response = client.post(
+        url("sla-holiday-delete", version_id=draft.pk, day="2031-03-03"),
         **target("calendar-card"),
     )
+    assert response.status_code == 200
+    assert "Company day" not in response.content.decode()
+    assert "2031-03-03" not in [
+        h["day"] for h in version_of(people.alpha, draft.pk).calendar_holidays
+    ]
     with tenant_context(people.alpha.pk):
-        assert not Holiday.objects.for_org(people.alpha).filter(name="Company day").exists()
-        Holiday.objects.for_org(people.alpha).all().delete()
+        ContractVersion.objects.for_org(people.alpha).filter(pk=draft.pk).update(
+            calendar_holidays=[]
+        )
     response = client.post(
         url("sla-holidays-prefill", version_id=draft.pk), **target("calendar-card")
     )
     assert response.status_code == 200
     year = timezone.localdate().year
-    with tenant_context(people.alpha.pk):
-        days = set(Holiday.objects.for_org(people.alpha).values_list("day", flat=True))
-    assert {f"{year}-07-14", f"{year + 1}-05-01"} <= {d.isoformat() for d in days}
+    days = {h["day"] for h in version_of(people.alpha, draft.pk).calendar_holidays}
+    assert {f"{year}-07-14", f"{year + 1}-05-01"} <= days
 
 
 # --- Home, history, compliance --------------------------------------------------------
@@ -631,7 +638,7 @@ def test_discard_a_draft(people, active, client_for):
     assert client_for(people.bob).post(page).status_code == 403
     body = client_for(people.alice).get(url("sla-version", version_id=v2.pk)).content.decode()
     assert "Discard the draft" in body
-    assert "apply at once, to v1 in force too" in body
+    assert "v1 in force keeps its own until both heads sign this draft" in body
     response = client_for(people.alice).post(page)
     assert response.status_code == 302 and response["Location"] == url("sla-home")
     with tenant_context(people.alpha.pk):
@@ -666,3 +673,208 @@ def test_compliance_filters_by_commitment(people, active, clocks, client_for):
     assert client.get(url("sla-compliance") + "?commitment=999999").context["overall"].total == 0
     # The running clocks carry their countdown.
     assert "1 h 12 min left" in response.content.decode()
+
+
+# --- The calendar is signed with the version ------------------------------------------
+
+
+def test_the_drafts_calendar_reaches_the_clocks_with_the_second_signature(
+    people, active, client_for
+):
+    client = client_for(people.alice)
+    assert client.post(url("sla-draft-new")).status_code == 302
+    with tenant_context(people.alpha.pk):
+        v2 = ContractVersion.objects.for_org(people.alpha).get(status="draft")
+    hours = {f"day_{d}": "10:00–16:00" for d in range(5)}
+    response = client.post(
+        url("sla-calendar", version_id=v2.pk),
+        {"time_zone": "Europe/Paris", **hours},
+        **target("calendar-card"),
+    )
+    assert response.status_code == 200
+    # The home shows the live calendar, read-only, unchanged.
+    home = client.get(url("sla-home")).content.decode()
+    assert "09:00–18:00" in home and "10:00–16:00" not in home
+    assert url("sla-calendar", version_id=v2.pk) not in home
+    # The draft shows what changes; the signing page shows the draft's hours.
+    page = client.get(url("sla-version", version_id=v2.pk)).content.decode()
+    assert "Business hours: Monday–Friday: 10:00–16:00" in page
+    confirm = client_for(people.mia).get(url("sla-sign", version_id=v2.pk, side="marketing"))
+    assert "10:00–16:00" in confirm.context["text"]
+    client_for(people.mia).post(
+        url("sla-sign", version_id=v2.pk, side="marketing"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert "09:00–18:00" in client.get(url("sla-home")).content.decode()
+    confirm = client_for(people.sam).get(url("sla-sign", version_id=v2.pk, side="sales"))
+    client_for(people.sam).post(
+        url("sla-sign", version_id=v2.pk, side="sales"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert version_of(people.alpha, v2.pk).status == ContractVersion.Status.ACTIVE
+    with tenant_context(people.alpha.pk):
+        assert BusinessCalendar.objects.for_org(people.alpha).get().weekly_hours["0"] == [
+            ["10:00", "16:00"]
+        ]
+    assert "10:00–16:00" in client.get(url("sla-home")).content.decode()
+
+
+def test_a_signature_is_refused_when_the_calendar_changed_meanwhile(people, draft, client_for):
+    mia = client_for(people.mia)
+    confirm = mia.get(url("sla-sign", version_id=draft.pk, side="marketing"))
+    client_for(people.alice).post(
+        url("sla-holiday-add", version_id=draft.pk), {"day": "2031-03-03", "name": "Company day"}
+    )
+    response = mia.post(
+        url("sla-sign", version_id=draft.pk, side="marketing"),
+        {"terms_hash": confirm.context["terms_hash"]},
+    )
+    assert response.status_code == 409
+    assert "2031-03-03" in response.context["text"]
+    assert response.context["terms_hash"] != confirm.context["terms_hash"]
+    assert version_of(people.alpha, draft.pk).marketing_signed_at is None
+
+
+def test_garbage_input_never_500s(people, active, client_for):
+    client = client_for(people.alice)
+    assert client.post(url("sla-draft-new")).status_code == 302
+    with tenant_context(people.alpha.pk):
+        v2 = ContractVersion.objects.for_org(people.alpha).get(status="draft")
+    compliance = url("sla-compliance")
+    for query in (
+        "?at=0001-01-01",
+        "?at=9999-12-31",
+        "?at=1999-12-31",
+        "?at=2101-01-01",
+        "?at=nope",
+        "?owner=abc",
+        "?owner=99999999999999999999999",
+        "?commitment=-1",
+        "?period=year",
+    ):
+        assert client.get(compliance + query).status_code == 400, query
+    assert client.get(compliance + "?at=2100-12-31&period=month").status_code == 200
+    assert (
+        client.get(compliance + "?owner=999999&commitment=9223372036854775807").status_code == 200
+    )
+    posts = {
+        url("sla-calendar", version_id=v2.pk): [{}, {"time_zone": "Mars/Base"}, {"day_0": "x"}],
+        url("sla-holiday-add", version_id=v2.pk): [
+            {},
+            {"day": "0001-01-01"},
+            {"day": "9999-12-31"},
+            {"day": "2026-02-30"},
+        ],
+        url("sla-terms", version_id=v2.pk): [{}, {"title": ""}],
+        url("sla-marketing-add", version_id=v2.pk): [
+            {},
+            {"target": "1e99", "metric": "mql", "period": "week"},
+        ],
+        url("sla-sales-add", version_id=v2.pk): [
+            {},
+            {"trigger": "event", "event_type": "nope", "response_minutes": "99999999999999"},
+        ],
+        url("sla-sign", version_id=v2.pk, side="nope"): [{}],
+    }
+    for page, bodies in posts.items():
+        for data in bodies:
+            status = client.post(page, data).status_code
+            assert 400 <= status < 500, (page, data, status)
+    assert (
+        client_for(people.mia)
+        .post(url("sla-sign", version_id=v2.pk, side="marketing"), {})
+        .status_code
+        == 400
+    )
+    assert (
+        client_for(people.mia)
+        .post(url("sla-sign", version_id=v2.pk, side="marketing"), {"terms_hash": "x" * 64})
+        .status_code
+        == 409
+    )
+    for day in ("2031-13-01", "nope", "2031-03-03", "0001-01-01x"):
+        assert client.post(url("sla-holiday-delete", version_id=v2.pk, day=day)).status_code == 404
+    huge = 10**25
+    for page in (
+        url("sla-version", version_id=huge),
+        url("sla-marketing", commitment_id=huge),
+        url("sla-sales", commitment_id=huge),
+        url("sla-lead-clock", lead_id=huge),
+    ):
+        assert client.get(page).status_code == 404, page
+    sign_huge = url("sla-sign", version_id=huge, side="sales")
+    assert client_for(people.sam).get(sign_huge).status_code == 404
+    for page in (
+        url("sla-terms", version_id=huge),
+        url("sla-marketing-delete", commitment_id=huge),
+        url("sla-sales-delete", commitment_id=huge),
+        url("sla-holidays-prefill", version_id=huge),
+    ):
+        assert client.post(page).status_code == 404, page
+    assert client.get("/o/alpha/sla/v/abc/").status_code == 404
+
+
+def test_a_service_404_in_an_html_view_is_a_404(people, draft, client_for, monkeypatch):
+    def missing(**kwargs):
+        raise services.SlaError("not found", code="not_found", status=404)
+
+    monkeypatch.setattr(services, "version_update", missing)
+    response = client_for(people.alice).post(
+        url("sla-terms", version_id=draft.pk), {"title": "T"}, **target("terms-card")
+    )
+    assert response.status_code == 404
+
+
+def test_a_failing_prefill_adds_nothing(people, draft, client_for, monkeypatch):
+    """The prefill is all or nothing: a refusal after the copy was written rolls it back
+    (the middleware only rolls back on 5xx)."""
+    real = services._store_calendar
+
+    def store_then_refuse(locked, value):
+        real(locked, value)
+        raise services.SlaError("refused", code="refused", status=409)
+
+    with tenant_context(people.alpha.pk):
+        ContractVersion.objects.for_org(people.alpha).filter(pk=draft.pk).update(
+            calendar_holidays=[]
+        )
+    monkeypatch.setattr(services, "_store_calendar", store_then_refuse)
+    response = client_for(people.alice).post(
+        url("sla-holidays-prefill", version_id=draft.pk), **target("calendar-card")
+    )
+    assert response.status_code == 422
+    assert version_of(people.alpha, draft.pk).calendar_holidays == []
+
+
+def test_a_queue_row_with_one_lead_is_not_the_lead_page(people, active, clocks, client_for):
+    from leads.extensions import badges_for
+    from sla import badges
+
+    met_lead = clocks["leads"][0]  # its only clock is met
+    with tenant_context(people.alpha.pk):
+        assert badges_for(people.alpha, [met_lead]) == {}
+        assert "met in 40 min" in badges_for(people.alpha, [met_lead], single=True)[met_lead.pk]
+        assert badges.lead_badges(people.alpha, [met_lead]) == {}
+    client = client_for(people.alice)
+    assert client.get(url("sla-lead-clock", lead_id=met_lead.pk)).content == b""
+    single = client.get(url("sla-lead-clock", lead_id=met_lead.pk) + "?single=1")
+    assert "met in 40 min" in single.content.decode() and "?single=1" in single.content.decode()
+
+
+def test_badge_providers_plain_strings_are_escaped(people, monkeypatch):
+    from django.utils.html import format_html
+
+    from leads import extensions
+
+    def plain(organization, leads, *, single=False):
+        return {lead.pk: "<script>alert(1)</script>" for lead in leads}
+
+    def safe(organization, leads, *, single=False):
+        return {lead.pk: format_html("<b>{}</b>", "<i>") for lead in leads}
+
+    monkeypatch.setattr(extensions, "lead_badges", [plain, safe])
+    with tenant_context(people.alpha.pk):
+        lead = Lead.objects.create(organization=people.alpha, email="esc@x.fr")
+    html = extensions.badges_for(people.alpha, [lead])[lead.pk]
+    assert html == "&lt;script&gt;alert(1)&lt;/script&gt;<b>&lt;i&gt;</b>"
+    assert hasattr(html, "__html__")
