@@ -1,5 +1,6 @@
-"""Operator admin of the sla app. Signed versions, their commitments and clocks are
-read-only here too: the services are the only way to change a contract."""
+"""Operator admin of the sla app. Signed versions, their commitments, the live business
+calendar and clocks are read-only here too: the services are the only way to change a
+contract (and the calendar it signs)."""
 
 from __future__ import annotations
 
@@ -29,21 +30,22 @@ class ReadOnlyAdmin(TenantAdmin):
 class HolidayInline(admin.TabularInline):
     model = Holiday
     extra = 0
+    can_delete = False
     fields = ["day", "name"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(TenantAdmin):
+class BusinessCalendarAdmin(ReadOnlyAdmin):
+    """Read-only: the live calendar is part of the signed terms; it changes only when
+    both heads sign a version that changes it (``services._activate``)."""
+
     list_display = ["organization", "name", "time_zone", "holiday_country", "updated_at"]
     search_fields = ["organization__name"]
     inlines = [HolidayInline]
-
-    def save_formset(self, request, form, formset, change):
-        for obj in formset.save(commit=False):
-            obj.organization_id = form.instance.organization_id
-            obj.save()
-        for obj in formset.deleted_objects:
-            obj.delete()
 
 
 @admin.register(Contract)

@@ -164,10 +164,6 @@ def holidays(organization: Organization, calendar: BusinessCalendar | None = Non
     return Holiday.objects.for_org(organization).filter(calendar=calendar).order_by("day")
 
 
-def get_holiday_for_org(organization: Organization, holiday_id) -> Holiday:
-    return get_object_for_org(Holiday, organization, pk=holiday_id)
-
-
 def calendar_spec(organization: Organization):
     """The organization's calendar as the pure value ``sla.calendar`` computes with
     (the default Monday–Friday 9:00–18:00 in the organization's zone when none is saved)."""
