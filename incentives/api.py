@@ -51,7 +51,9 @@ class StatementListSerializer(serializers.Serializer):
 
 
 def _as_dict(view) -> dict:
-    described = selectors.describe_lines(view.plan, view.lines, view.currency)
+    described = selectors.describe_lines(
+        view.plan, view.lines, view.currency, basis=view.basis, measure=view.measure
+    )
     return {
         "plan": view.plan.pk,
         "plan_name": view.plan.name,
@@ -59,7 +61,7 @@ def _as_dict(view) -> dict:
         "user_email": view.user.email,
         "period_start": view.period.first_day,
         "period_end": view.period.last_day,
-        "basis": view.plan.basis,
+        "basis": view.basis,
         "achievement": view.achievement,
         "multiplier": view.multiplier,
         "payout": view.payout,

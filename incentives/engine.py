@@ -21,12 +21,16 @@ value, so the lines of a statement always add up exactly as printed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 CENT = Decimal("0.01")
 ONE = Decimal("1")
+# A number as a person types it: digits, an optional decimal part (no sign, no
+# exponent, no NaN/Infinity).
+PLAIN_NUMBER = re.compile(r"\d{1,15}(\.\d{1,10})?")
 
 
 def cents(value: Decimal) -> Decimal:

@@ -3,13 +3,12 @@ the model stores; the service validates the meaning again."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from smarketing.tenancy.permissions import Role
 
+from .engine import PLAIN_NUMBER
 from .models import Basis, BonusPlan, Measure, PeriodKind
 
 
@@ -24,14 +23,18 @@ def _parse_lines(text: str, key: str) -> list[dict]:
                 _("Line %(n)s: write “threshold: value”."), params={"n": number}
             )
         start, value = (
-            part.strip().replace(" ", "").replace(",", ".") for part in line.split(":", 1)
+            part.strip()
+            .replace(" ", "")
+            .replace("\xa0", "")
+            .replace("\u202f", "")
+            .replace(",", ".")
+            for part in line.split(":", 1)
         )
-        try:
-            Decimal(start), Decimal(value)
-        except InvalidOperation:
+        # Plain numbers only: no exponent (1E+100000), NaN or Infinity, no sign.
+        if not (PLAIN_NUMBER.fullmatch(start) and PLAIN_NUMBER.fullmatch(value)):
             raise forms.ValidationError(
                 _("Line %(n)s: both sides must be numbers."), params={"n": number}
-            ) from None
+            )
         rows.append({"from": start, key: value})
     return rows
 
@@ -81,6 +84,21 @@ class PlanForm(forms.Form):
     cap = forms.DecimalField(
         label=_("Cap per period"), required=False, min_value=0, max_digits=14, decimal_places=2
     )
+
+    def _plain(self, name: str):
+        """The number as typed: no exponent (``1E+5``), the service bounds its value."""
+        value = self.cleaned_data.get(name)
+        raw = str(self.data.get(self.add_prefix(name)) or "")
+        if value is not None and ("e" in raw.lower() or not value.is_finite()):
+            raise forms.ValidationError(_("Write a plain number."))
+        return value
+
+    def clean_rate(self):
+        return self._plain("rate")
+
+    def clean_cap(self):
+        return self._plain("cap")
+
     active = forms.BooleanField(label=_("Active"), required=False, initial=True)
 
     def __init__(self, *args, member_choices=(), **kwargs) -> None:

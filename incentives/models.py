@@ -129,6 +129,11 @@ class Statement(TenantModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     period_start = models.DateField(_("period start"))
     period_end = models.DateField(_("period end (inclusive)"))
+    # What was measured, as it was when the period closed (a plan's basis and measure
+    # cannot change once it has a closed period; blank on rows frozen before this was
+    # stored: their plan's values are shown).
+    basis = models.CharField(_("basis"), max_length=32, choices=Basis.choices, blank=True)
+    measure = models.CharField(_("measured on"), max_length=16, choices=Measure.choices, blank=True)
     achievement = models.DecimalField(_("achievement"), max_digits=16, decimal_places=2)
     multiplier = models.DecimalField(_("multiplier"), max_digits=6, decimal_places=3, default=1)
     payout = models.DecimalField(_("payout"), max_digits=14, decimal_places=2)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -97,47 +97,155 @@ def period_close_of(plan: BonusPlan, period: periods.PlanPeriod) -> PeriodClose 
 
 # --- measurement (KPI layer, SLA) ----------------------------------------------------
 
+_UNSET = object()
+
+
+def basis_by_owner(
+    organization: Organization, basis: str, period: periods.PlanPeriod, owner_ids: Iterable[int]
+) -> dict[int, Decimal]:
+    """``{owner_id: the basis KPI}`` for every owner at once — what
+    ``kpis.compute(..., Segment(owner_id=owner_id))`` gives for ``basis``, read the same
+    way (closed days from the daily rollups, the rest from the live rows, the same
+    filters as ``dashboards.rollups``), grouped by owner instead of one owner per call:
+    at most three queries whatever the number of owners."""
+    from dashboards import kpis, rollups
+    from dashboards.models import DailyKpi
+    from leads.models import Deal, LifecycleTransition, Stage
+
+    ids = sorted({pk for pk in owner_ids if pk})
+    if not ids:
+        return {}
+    org = organization
+    kpi_period = kpis.Period(period.start, period.end)
+    if basis == Basis.SQLS:
+        metrics = (f"enter:{Stage.SQL}", f"reenter:{Stage.SQL}")
+    elif basis == Basis.MARKETING_SOURCED_REVENUE:
+        metrics = ("marketing_won",)
+    else:
+        metrics = ("deals_won",)
+    counts = {pk: rollups.Counts() for pk in ids}
+    days = rollups.rollup_days(org, kpi_period)
+    live_from = kpi_period.start
+    if days is not None:
+        first, last = days
+        rows = (
+            DailyKpi.objects.for_org(org)
+            .filter(day__gte=first, day__lte=last, owner_id__in=ids, metric__in=metrics)
+            .exclude(source=rollups.TOTAL)  # the owner segment's rows (``_segment_rows``)
+            .filter(Q(prev_day__isnull=True) | Q(prev_day__gte=first))
+            .order_by()
+            .values("owner_id", "metric")
+            .annotate(n=Sum("count"), total=Sum("amount"))
+        )
+        for row in rows:
+            counts[row["owner_id"]].add(row["metric"], row["n"], row["total"])
+        live_from = kpis.local_midnight(last + timedelta(days=1), kpis.org_timezone(org))
+    if live_from < kpi_period.end:
+        start, end = live_from, kpi_period.end
+        if basis == Basis.SQLS:  # as ``rollups.live``: distinct leads entering SQL
+            entries = LifecycleTransition.objects.for_org(org).filter(
+                lead__owner_id__in=ids, to_stage=Stage.SQL, at__gte=start, at__lt=end
+            )
+            if kpi_period.start < start:
+                earlier = LifecycleTransition.objects.for_org(org).filter(
+                    lead_id=OuterRef("lead_id"),
+                    to_stage=OuterRef("to_stage"),
+                    at__gte=kpi_period.start,
+                    at__lt=start,
+                )
+                entries = entries.exclude(Exists(earlier))
+            for row in (
+                entries.order_by()
+                .values("lead__owner_id")
+                .annotate(n=Count("lead_id", distinct=True))
+            ):
+                counts[row["lead__owner_id"]].add(metrics[0], row["n"])
+        else:  # as ``rollups.live``: deals won, and those with a marketing touch
+            won = (
+                Deal.objects.for_org(org)
+                .filter(
+                    lead__owner_id__in=ids,
+                    status=Deal.Status.WON,
+                    closed_at__gte=start,
+                    closed_at__lt=end,
+                )
+                .annotate(marketing=Exists(rollups._touched_before_deal(org)))
+                .order_by()
+                .values("lead__owner_id")
+                .annotate(
+                    n=Count("pk"),
+                    total=Sum("amount"),
+                    m=Count("pk", filter=Q(marketing=True)),
+                    m_total=Sum("amount", filter=Q(marketing=True)),
+                )
+            )
+            for row in won:
+                owner = counts[row["lead__owner_id"]]
+                owner.add("deals_won", row["n"], row["total"])
+                owner.add("marketing_won", row["m"], row["m_total"])
+    if basis == Basis.SQLS:
+        return {pk: Decimal(c.distinct_entries(Stage.SQL)) for pk, c in counts.items()}
+    return {pk: kpis._money(c.amount(metrics[0])) for pk, c in counts.items()}
+
 
 class Measurer:
-    """Measures achievements and compliance for one plan and period, remembering each
-    KPI set it computed (a team plan needs every member's own numbers)."""
+    """Measures achievements and compliance for one plan and period, for every
+    participant at once: one grouped read of the basis (``basis_by_owner``) and one of
+    SLA compliance (``sla.selectors.compliance_by_owner``); the organization's figures
+    (``measure = organization``) with one ``kpis.compute`` and one ``compliance``."""
 
     def __init__(
-        self, organization: Organization, plan: BonusPlan, period: periods.PlanPeriod
+        self,
+        organization: Organization,
+        plan: BonusPlan,
+        period: periods.PlanPeriod,
+        owner_ids: Iterable[int] = (),
     ) -> None:
         self.organization, self.plan, self.period = organization, plan, period
-        self._kpis: dict[int | None, Any] = {}
-        self._compliance: dict[int | None, Any] = {}
-
-    def _kpi_set(self, owner_id: int | None):
-        if owner_id not in self._kpis:
-            from dashboards import kpis
-
-            segment = kpis.Segment(owner_id=owner_id) if owner_id else kpis.Segment()
-            self._kpis[owner_id] = kpis.compute(
-                self.organization, kpis.Period(self.period.start, self.period.end), segment
-            )
-        return self._kpis[owner_id]
+        self.owner_ids = list(owner_ids)
+        self._values: dict[int, Decimal] | None = None
+        self._org_value: Decimal | None = None
+        self._compliance: dict[int, Any] | None = None
+        self._org_compliance: Any = _UNSET
 
     def _value(self, owner_id: int | None) -> Decimal:
-        value = getattr(self._kpi_set(owner_id), self.plan.basis)
-        return engine.to_decimal(value or 0)
+        if owner_id is None:
+            if self._org_value is None:
+                from dashboards import kpis
+
+                kpi_set = kpis.compute(
+                    self.organization, kpis.Period(self.period.start, self.period.end)
+                )
+                self._org_value = engine.to_decimal(getattr(kpi_set, self.plan.basis) or 0)
+            return self._org_value
+        if self._values is None:
+            self._values = basis_by_owner(
+                self.organization, self.plan.basis, self.period, self.owner_ids
+            )
+        return self._values.get(owner_id, Decimal(0))
 
     def _sla(self, owner_id: int | None):
-        if owner_id not in self._compliance:
-            try:
-                from sla import selectors as sla_selectors
-
-                result = sla_selectors.compliance(
-                    self.organization,
-                    start=self.period.start,
-                    end=self.period.end,
-                    owner_id=owner_id,
+        """The owner's (``None``: the organization's) ``Compliance``, or None when the
+        SLA layer is not there or (an owner) no clock of theirs was due."""
+        try:
+            from sla import selectors as sla_selectors
+        except ImportError:  # pragma: no cover - the SLA layer is installed
+            return None
+        if owner_id is None:
+            if self._org_compliance is _UNSET:
+                self._org_compliance = sla_selectors.compliance(
+                    self.organization, start=self.period.start, end=self.period.end
                 )
-            except (ImportError, AttributeError):  # the SLA layer is not there yet
-                result = None
-            self._compliance[owner_id] = result
-        return self._compliance[owner_id]
+            return self._org_compliance
+        if self._compliance is None:
+            self._compliance = {
+                pk: value
+                for pk, _label, value in sla_selectors.compliance_by_owner(
+                    self.organization, start=self.period.start, end=self.period.end
+                )
+                if pk
+            }
+        return self._compliance.get(owner_id)
 
     def achievement(self, user, team: Iterable) -> Decimal:
         if self.plan.measure == Measure.OWN:
@@ -188,6 +296,13 @@ class StatementView:
     closed_at: datetime | None = None
     forecast: engine.Computation | None = None  # the running period only
     forecast_achievement: Decimal | None = None
+    # What was measured: the plan's now, or as stored when the period was closed.
+    basis: str = ""
+    measure: str = ""
+
+    def __post_init__(self) -> None:
+        self.basis = self.basis or self.plan.basis
+        self.measure = self.measure or self.plan.measure
 
 
 def _forecast(
@@ -215,7 +330,7 @@ def live_statements(
     now = now or timezone.now()
     team = participants(plan)
     wanted = team if users is None else [u for u in team if u.pk in {x.pk for x in users}]
-    measurer = Measurer(organization, plan, period)
+    measurer = Measurer(organization, plan, period, [member.pk for member in team])
     result = []
     for user in wanted:
         computation = compute_for(
@@ -237,6 +352,8 @@ def live_statements(
                 final=False,
                 forecast=forecast,
                 forecast_achievement=projected,
+                basis=plan.basis,
+                measure=plan.measure,
             )
         )
     return result
@@ -262,6 +379,8 @@ def _stored(
             lines=row.lines,
             final=True,
             closed_at=close.closed_at,
+            basis=row.basis,  # blank on rows frozen before it was stored: the plan's
+            measure=row.measure,
         )
         for row in rows.order_by("user__full_name", "user__email")
     ]
@@ -312,8 +431,13 @@ def _number(value: Any, places: int = 2) -> str:
     return formats.number_format(Decimal(str(value)), places, use_l10n=True, force_grouping=True)
 
 
-def basis_value(plan: BonusPlan, value: Any, currency: str) -> str:
-    if plan.basis == Basis.SQLS:
+def _basis_of(plan_or_basis: Any) -> str:
+    return plan_or_basis if isinstance(plan_or_basis, str) else plan_or_basis.basis
+
+
+def basis_value(plan_or_basis: Any, value: Any, currency: str) -> str:
+    """``value`` of the basis (a plan, or a basis code such as a statement's)."""
+    if _basis_of(plan_or_basis) == Basis.SQLS:
         decimal = Decimal(str(value))
         places = 0 if decimal == decimal.to_integral() else 1
         return _number(value, places)
@@ -324,50 +448,68 @@ def money(value: Any, currency: str) -> str:
     return f"{_number(value)} {currency}"
 
 
-def rate_text(plan: BonusPlan, rate: Any, currency: str) -> str:
-    if plan.basis == Basis.SQLS:
+def rate_text(plan_or_basis: Any, rate: Any, currency: str) -> str:
+    if _basis_of(plan_or_basis) == Basis.SQLS:
         return _("%(amount)s per SQL") % {"amount": money(rate, currency)}
     percent = (Decimal(str(rate)) * 100).normalize()
     places = min(max(-percent.as_tuple().exponent, 0), 2)
     return f"{_number(percent, places)} %"
 
 
-def describe_lines(plan: BonusPlan, lines: list[dict], currency: str) -> list[dict]:
-    """Each stored line as ``{"label", "detail", "amount"}`` in the reader's language."""
+def _choice(choices, code: str, fallback: str) -> str:
+    try:
+        return str(choices(code).label)
+    except ValueError:
+        return fallback
+
+
+def describe_lines(
+    plan: BonusPlan,
+    lines: list[dict],
+    currency: str,
+    *,
+    basis: str = "",
+    measure: str = "",
+) -> list[dict]:
+    """Each stored line as ``{"label", "detail", "amount"}`` in the reader's language.
+    ``basis`` and ``measure``: the statement's (a frozen one keeps those of its close);
+    default: the plan's."""
+    basis = basis or plan.basis
+    measure = measure or plan.measure
     out = []
     for line in lines:
         code = line.get("code")
         if code == "achievement":
             out.append(
                 {
-                    "label": _("%(basis)s in the period") % {"basis": plan.get_basis_display()},
-                    "detail": str(Measure(plan.measure).label),
-                    "amount": basis_value(plan, line["value"], currency),
+                    "label": _("%(basis)s in the period") % {"basis": _choice(Basis, basis, basis)},
+                    "detail": _choice(Measure, measure, measure),
+                    "amount": basis_value(basis, line["value"], currency),
                 }
             )
         elif code == "rate":
             out.append(
                 {
                     "label": _("Rate"),
-                    "detail": f"{basis_value(plan, line['base'], currency)} × "
-                    f"{rate_text(plan, line['rate'], currency)}",
+                    "detail": f"{basis_value(basis, line['base'], currency)} × "
+                    f"{rate_text(basis, line['rate'], currency)}",
                     "amount": money(line["amount"], currency),
                 }
             )
         elif code == "tier":
             if line["to"] is None:
-                span = _("above %(start)s") % {"start": basis_value(plan, line["from"], currency)}
+                span = _("above %(start)s") % {"start": basis_value(basis, line["from"], currency)}
             else:
                 span = _("%(start)s to %(end)s") % {
-                    "start": basis_value(plan, line["from"], currency),
-                    "end": basis_value(plan, line["to"], currency),
+                    "start": basis_value(basis, line["from"], currency),
+                    "end": basis_value(basis, line["to"], currency),
                 }
             out.append(
                 {
                     "label": _("Tier %(index)s (%(span)s)")
                     % {"index": line["index"], "span": span},
-                    "detail": f"{basis_value(plan, line['portion'], currency)} × "
-                    f"{rate_text(plan, line['rate'], currency)}",
+                    "detail": f"{basis_value(basis, line['portion'], currency)} × "
+                    f"{rate_text(basis, line['rate'], currency)}",
                     "amount": money(line["amount"], currency),
                 }
             )

@@ -17,7 +17,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -56,21 +56,31 @@ def _plan_access(request: HttpRequest, plan_id: int) -> BonusPlan:
 
 
 def _period(request: HttpRequest, plan: BonusPlan):
+    """``?period=``: malformed, not a day (2026-02-30) or out of 2000–2100 → 400."""
     try:
         return services.plan_period_or_error(
             plan,
             request.organization,
             request.GET.get("period"),  # type: ignore[attr-defined]
         )
-    except services.IncentiveError:
-        raise Http404 from None
+    except services.IncentiveError as error:
+        raise BadRequest(error.message) from None
+
+
+# A cell a spreadsheet would read as a formula (CSV injection): kept as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
 def _rows(plan: BonusPlan, views: list) -> list[dict]:
     return [
         {
             "view": view,
-            "achievement": selectors.basis_value(plan, view.achievement, view.currency),
+            "achievement": selectors.basis_value(view.basis, view.achievement, view.currency),
             "payout": selectors.money(view.payout, view.currency),
             "forecast": selectors.money(view.forecast.payout, view.currency)
             if view.forecast
@@ -140,12 +150,14 @@ def statement_detail(
         "plan": plan,
         "period": period,
         "statement": view,
-        "lines": selectors.describe_lines(plan, view.lines, view.currency),
+        "lines": selectors.describe_lines(
+            plan, view.lines, view.currency, basis=view.basis, measure=view.measure
+        ),
         "forecast_lines": selectors.describe_lines(plan, view.forecast.lines, view.currency)
         if view.forecast
         else [],
         "forecast_achievement": selectors.basis_value(
-            plan, view.forecast_achievement, view.currency
+            view.basis, view.forecast_achievement, view.currency
         )
         if view.forecast_achievement is not None
         else "",
@@ -253,17 +265,20 @@ def plan_export(request: HttpRequest, org_slug: str, plan_id: int) -> HttpRespon
     for view in views:
         writer.writerow(
             [
-                view.user.email,
-                view.user.get_full_name(),
-                plan.name,
-                period.first_day.isoformat(),
-                period.last_day.isoformat(),
-                plan.basis,
-                f"{view.achievement:.2f}",
-                f"{view.multiplier.normalize():f}",
-                f"{view.payout:.2f}",
-                view.currency,
-                "final" if view.final else "provisional",
+                _cell(cell)
+                for cell in (
+                    view.user.email,
+                    view.user.get_full_name(),
+                    plan.name,
+                    period.first_day.isoformat(),
+                    period.last_day.isoformat(),
+                    view.basis,
+                    f"{view.achievement:.2f}",
+                    f"{view.multiplier.normalize():f}",
+                    f"{view.payout:.2f}",
+                    view.currency,
+                    "final" if view.final else "provisional",
+                )
             ]
         )
     return response
