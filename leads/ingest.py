@@ -826,13 +826,11 @@ def _update_leads_sql(org, rows, fill, now) -> None:
         "consent_email = CASE WHEN v.unsubscribed_at IS NULL THEN t.consent_email "
         "ELSE FALSE END",
         organization_id=org.pk,
-        # Rows that would not change are not written (no dead tuples, no index churn).
-        match="t.id = v.id AND (t.rescore_requested_at IS NULL OR t.last_event_at IS NULL "
-        "OR t.last_event_at < v.at "
-        + "".join(f"OR (v.{n} <> '' AND t.{n} = '') " for n in PLAIN_ATTRIBUTES)
-        + "OR (v.company_id IS NOT NULL AND t.company_id IS NULL) "
-        "OR (v.campaign_id IS NOT NULL AND t.campaign_id IS NULL) "
-        "OR (v.unsubscribed_at IS NOT NULL AND t.unsubscribed_at IS NULL))",
+        # Every touched lead is written, even when nothing on it changes: the write takes
+        # the row lock, which serializes this batch with a scorer that locked the lead
+        # before reading its events. Skipping "unchanged" rows let a scorer that had read
+        # the events before this batch committed clear the mark without seeing them.
+        match="t.id = v.id",
     )
 
 
