@@ -140,7 +140,7 @@ def test_the_marketing_manager_edits_simulates_and_activates(
     # seed scores every lead; the notifications' e-mails are not sent).
     dispatched: list[tuple[int, int]] = []
     monkeypatch.setattr(tasks.rescore_organization, "delay", lambda *args: dispatched.append(args))
-    monkeypatch.setattr(tasks.rescore_leads, "delay", lambda *args: None)
+    monkeypatch.setattr(tasks.rescore_pending, "delay", lambda *args: None)
     monkeypatch.setattr(send_notification_emails, "delay", lambda *args: None)
     sophie = UserFactory(email="sophie@alpha.test", full_name="Sophie Laurent", language="en")
     MembershipFactory(organization=trio.alpha, user=sophie, role=Role.MARKETING_MANAGER)
