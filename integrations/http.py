@@ -17,7 +17,18 @@
   ``client.logs`` and written by ``flush_logs()`` in a transaction of their own (the
   sync calls it), so a rolled-back sync keeps its error log.
 
-Only the standard library (urllib): no HTTP package is installed in the project.
+**SSRF**: every call goes through ``integrations.safe_http.safe_request``: the host is
+resolved once, private addresses are refused (outside DEBUG/tests, unless
+``INTEGRATIONS_ALLOW_PRIVATE_URLS``), the connection goes to the vetted address (Host and
+SNI kept) and redirects are never followed (a 3xx fails the call).
+
+**Unsafe methods**: a ``POST`` may create something at the vendor. Unless the caller says
+it is safe to repeat (``retry_unsafe=True``: a search, a batch read, an upsert by a
+natural key), a network error or a 5xx on a POST is not retried here: the call raises a
+retryable ``ConnectorError`` at once and the Celery task retries the whole job (which
+looks the record up first). 429 is always retried (the vendor did nothing).
+
+Only the standard library (http.client): no HTTP package is installed in the project.
 """
 
 from __future__ import annotations
@@ -29,9 +40,7 @@ import logging
 import random
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -43,6 +52,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .connectors.base import AuthError, Connector, ConnectorError, RateLimit
+from .safe_http import UnsafeURL, check_url, safe_request
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,8 @@ BACKOFF_CAP = 30.0
 MAX_RETRY_AFTER = 120.0
 MAX_WAIT = 120.0  # for a rate-limit slot
 MAX_BODY = 20 * 1024 * 1024
+# Methods that may create something when repeated (see the module docstring).
+UNSAFE_METHODS = frozenset({"POST"})
 USER_AGENT = "Smarketing-Connector/1.0"
 
 
@@ -125,16 +137,21 @@ class RateLimiter:
             return max(0.001, window[0] + limit.per_seconds - now)
 
     def acquire(
-        self, key: str, limit: RateLimit, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        key: str,
+        limit: RateLimit,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = MAX_WAIT,
     ) -> float:
         """Wait for a slot; return the seconds waited. Raises ``ConnectorError``
-        (retryable) after ``MAX_WAIT``."""
+        (retryable) after ``max_wait`` (0: never wait)."""
         waited = 0.0
         while True:
             wait = self.try_acquire(key, limit)
             if not wait:
                 return waited
-            if waited + wait > MAX_WAIT:
+            if waited + wait > max_wait:
                 raise ConnectorError("rate limit: no free slot in time", retryable=True)
             sleep(wait)
             waited += wait
@@ -213,13 +230,16 @@ def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACK
 
 
 def allowed_base_url(url: str) -> bool:
-    """https in production; http too when DEBUG or testing (fakes on 127.0.0.1)."""
-    parsed = urllib.parse.urlsplit(url)
-    if not parsed.netloc:
+    """https to a public host name in production (no private IP literal, no
+    localhost/.local/.internal name, no credentials in the URL); http and private
+    addresses too when DEBUG or testing (fakes on 127.0.0.1) or
+    ``INTEGRATIONS_ALLOW_PRIVATE_URLS``. The address it resolves to is checked at each
+    call (integrations/safe_http.py)."""
+    try:
+        check_url(url)
+    except UnsafeURL:
         return False
-    if parsed.scheme == "https":
-        return True
-    return parsed.scheme == "http" and bool(settings.DEBUG or getattr(settings, "TESTING", False))
+    return True
 
 
 class ConnectorClient:
@@ -233,6 +253,7 @@ class ConnectorClient:
         timeout: float = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         backoff_base: float = BACKOFF_BASE,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self.connection = connection
         self.connector = connector or connection.connector
@@ -243,6 +264,7 @@ class ConnectorClient:
         self.timeout = timeout
         self.sleep = sleep
         self.backoff_base = backoff_base
+        self.max_wait = max_wait
         self.cache: dict[str, Any] = {}
         self.logs: list[PendingLog] = []
         self.calls = 0
@@ -255,7 +277,7 @@ class ConnectorClient:
         custom = (self.connection.settings or {}).get("base_url") or ""
         if custom:
             if not allowed_base_url(custom):
-                raise ConnectorError("the base URL must use https")
+                raise ConnectorError("the base URL must be an https URL of a public host")
             return custom.rstrip("/")
         return self.connector.default_base_url.rstrip("/")
 
@@ -267,7 +289,7 @@ class ConnectorClient:
         if path.startswith(("http://", "https://")):
             url = path
             if not allowed_base_url(url):
-                raise ConnectorError("URLs must use https")
+                raise ConnectorError("URLs must be https URLs of a public host")
         else:
             url = f"{self.base_url}/{path.lstrip('/')}"
         if params:
@@ -319,10 +341,13 @@ class ConnectorClient:
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
         ok: Callable[[int], bool] | None = None,
+        retry_unsafe: bool = False,
     ) -> Response:
         """One call with rate limiting and retries; returns a 2xx response (or what
-        ``ok(status)`` accepts)."""
+        ``ok(status)`` accepts). ``retry_unsafe``: a POST that may be repeated (a read,
+        an upsert); other POSTs are not retried here on a network error or a 5xx."""
         method = method.upper()
+        repeatable = retry_unsafe or method not in UNSAFE_METHODS
         url = self.url_for(path, params)
         body: bytes | None = None
         base_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -342,17 +367,22 @@ class ConnectorClient:
                 call_headers.update(self.connector.auth_headers(self.connection, self))
             call_headers.update(headers or {})
             self.rate_waited += self.limiter.acquire(
-                self.rate_key, self.connector.rate_limit, sleep=self.sleep
+                self.rate_key, self.connector.rate_limit, sleep=self.sleep, max_wait=self.max_wait
             )
             started = time.monotonic()
             self.calls += 1
             try:
                 response = self._send(method, url, body, call_headers)
-            except (urllib.error.URLError, TimeoutError, OSError) as error:
+            except UnsafeURL as error:
+                self._log("error", f"{method} refused: {error}", method, url, None, 0)
+                raise ConnectorError(f"the URL is refused: {error}") from error
+            except OSError as error:
                 elapsed = int((time.monotonic() - started) * 1000)
                 reason = getattr(error, "reason", error)
                 last_error = ConnectorError(f"network error: {reason}", retryable=True)
                 self._log("error", f"{method} failed: {reason}", method, url, None, elapsed)
+                if not repeatable:
+                    raise last_error from error
                 self._backoff(attempt)
                 continue
             elapsed = int((time.monotonic() - started) * 1000)
@@ -376,6 +406,8 @@ class ConnectorClient:
                 last_error = ConnectorError(
                     f"the vendor answered {status}", retryable=True, status=status
                 )
+                if not repeatable:
+                    raise last_error
                 self._backoff(attempt)
                 continue
             self._log("error", f"{status}: {snippet}", method, url, status, elapsed)
@@ -395,23 +427,10 @@ class ConnectorClient:
             self.sleep(self._delay(attempt))
 
     def _send(self, method: str, url: str, body: bytes | None, headers: dict) -> Response:
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as raw:  # noqa: S310
-                return Response(
-                    status=raw.status,
-                    headers={k.lower(): v for k, v in raw.headers.items()},
-                    body=raw.read(MAX_BODY),
-                    url=url,
-                )
-        except urllib.error.HTTPError as error:
-            with error:
-                return Response(
-                    status=error.code,
-                    headers={k.lower(): v for k, v in (error.headers or {}).items()},
-                    body=error.read(MAX_BODY) if error.fp else b"",
-                    url=url,
-                )
+        raw = safe_request(
+            method, url, body=body, headers=headers, timeout=self.timeout, max_body=MAX_BODY
+        )
+        return Response(status=raw.status, headers=raw.headers, body=raw.body, url=url)
 
     # -- Log --------------------------------------------------------------------------
 

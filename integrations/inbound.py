@@ -2,9 +2,10 @@
 
 The key (random, 32 characters) finds the connection (system context, by an indexed
 unique column); the connector verifies the request (signature, 5-minute window…) before
-anything is parsed; a request already processed (same body and signature headers) is a
-replay, refused with 409; the payload becomes SPEC §5 events, ingested with the vendor
-as source (a vendor id seen before is a duplicate, whatever the path it came by).
+anything is parsed; a request already processed (same replay key: HubSpot's verified
+signature, a hash of the body for unsigned senders) is a replay, refused with 409;
+the payload becomes SPEC §5 events, ingested with the vendor as source (a vendor id
+seen before is a duplicate, whatever the path it came by).
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from smarketing import crypto
 from smarketing.errors import ServiceError
 from smarketing.tenancy.db import system_context, tenant_context
 
-from .connectors.base import ConnectorError, InboundRequest, WebhookRejected
+from .connectors.base import ConnectorError, InboundRequest, VerifiedWebhook, WebhookRejected
 from .models import Connection, ConnectionLog, Health, InboundReceipt
 from .sync import ingest_connector_events
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HINTS = ("signature", "timestamp", "hmac", "token")
-
 
 class InboundError(ServiceError):
     code = "invalid_webhook"
+
+
+class _Replayed(Exception):
+    """The receipt of this request exists already."""
 
 
 @dataclass
@@ -53,13 +56,13 @@ def find_connection(webhook_key: str) -> Connection | None:
         )
 
 
-def request_digest(request: InboundRequest) -> str:
-    """What makes a request unique: its body and its signature/timestamp headers."""
-    digest = hashlib.sha256(request.body)
-    for name in sorted(k.lower() for k in request.headers):
-        if any(hint in name for hint in SIGNATURE_HINTS):
-            digest.update(f"\n{name}:{request.headers.get(name, '')}".encode())
-    return digest.hexdigest()
+def request_digest(request: InboundRequest, replay_key: str = "") -> str:
+    """What makes a verified request unique: the connector's replay key (HubSpot: the
+    verified signature), else the body. Nothing the sender may add freely (an extra
+    header) takes part in it, so a captured request cannot be replayed by decorating it."""
+    if replay_key:
+        return hashlib.sha256(f"key:{replay_key}".encode()).hexdigest()
+    return hashlib.sha256(b"body:" + request.body).hexdigest()
 
 
 def receive(*, connection: Connection, request: InboundRequest) -> InboundResult:
@@ -70,7 +73,7 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
         )
     org_id = connection.organization_id
     try:
-        payload = connector.verify_webhook(connection, request)
+        verified = connector.verify_webhook(connection, request)
     except WebhookRejected as error:
         _log(org_id, connection.pk, "warning", f"webhook refused: {error.message}")
         raise InboundError(error.message, code=error.code, status=error.status or 401) from error
@@ -80,18 +83,25 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
             code="secret_unavailable",
             status=503,
         ) from error
-    digest = request_digest(request)
+    if isinstance(verified, VerifiedWebhook):
+        payload, digest = verified.payload, request_digest(request, verified.replay_key)
+    else:
+        payload, digest = verified, request_digest(request)
     failure: ServiceError | None = None
     result = InboundResult(0, 0)
     with tenant_context(org_id):
         try:
             with transaction.atomic():
-                InboundReceipt.objects.create(
-                    organization_id=org_id,
-                    connection=connection,
-                    digest=digest,
-                    received_at=request.received_at,
-                )
+                try:
+                    with transaction.atomic():  # its own savepoint: only this is a replay
+                        InboundReceipt.objects.create(
+                            organization_id=org_id,
+                            connection=connection,
+                            digest=digest,
+                            received_at=request.received_at,
+                        )
+                except IntegrityError as error:
+                    raise _Replayed from error
                 events = connector.webhook_to_events(connection, payload)
                 accepted = duplicates = 0
                 errors: list[str] = []
@@ -111,9 +121,16 @@ def receive(*, connection: Connection, request: InboundRequest) -> InboundResult
                     connection=connection, digest=digest
                 ).update(accepted=accepted, duplicates=duplicates)
                 result = InboundResult(accepted, duplicates)
-        except IntegrityError:
+        except _Replayed:
             failure = InboundError(
                 _("This request was already processed."), code="replayed", status=409
+            )
+        except IntegrityError as error:  # a concurrent write elsewhere: the sender retries
+            log.warning("connector webhook: integrity error (%s)", error)
+            failure = InboundError(
+                _("The request could not be processed now; retry later."),
+                code="retry_later",
+                status=503,
             )
         except ConnectorError as error:
             failure = InboundError(error.message, code="invalid_payload", status=400)

@@ -82,9 +82,33 @@ def on_stage_changed(sender, *, organization, lead, from_stage, to_stage, at, by
 
 # Leads whose stage changed in the current transaction, per organization: one push task
 # per CRM connection and transaction (a re-score that makes 1,000 MQLs sends batches, not
-# 1,000 tasks). Leads left here by a rolled-back transaction are pushed with their
-# current stage by the next flush: harmless.
+# 1,000 tasks). A batch belongs to the transaction whose on-commit list holds its flush:
+# when that transaction rolls back, Django drops the callback and the next change starts
+# a new batch (the rolled-back leads are not carried over). The push itself skips leads
+# whose current stage is not pushed (sync.push_leads_to), whatever reaches it.
 _pending = threading.local()
+
+
+class _Batch:
+    def __init__(self, org_id: int, targets: list[int]) -> None:
+        self.org_id = org_id
+        self.targets = targets
+        self.changes: dict[int, dict] = {}
+        self.callback = self._flush  # one object: found again in run_on_commit
+
+    def _flush(self) -> None:
+        batches = getattr(_pending, "batches", {})
+        if batches.get(self.org_id) is self:
+            del batches[self.org_id]
+        _flush(self.org_id, self.targets, self.changes)
+
+
+def _registered(batch: _Batch) -> bool:
+    """Is the batch's flush still waiting for the current transaction's commit?"""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return False
+    return any(entry[1] is batch.callback for entry in connection.run_on_commit)
 
 
 def _push_on_commit(organization, lead, from_stage, to_stage, at) -> None:
@@ -95,25 +119,26 @@ def _push_on_commit(organization, lead, from_stage, to_stage, at) -> None:
     targets = push_targets(organization)
     if not targets:
         return
-    waiting = getattr(_pending, "leads", None)
-    if waiting is None:
-        waiting = _pending.leads = {}
+    batches = getattr(_pending, "batches", None)
+    if batches is None:
+        batches = _pending.batches = {}
     org_id = organization.pk
-    changes = waiting.setdefault(org_id, {})
-    first = changes.get(lead.pk)
-    change = change_payload(
+    batch = batches.get(org_id)
+    fresh = batch is None or not _registered(batch)
+    if fresh:
+        batch = batches[org_id] = _Batch(org_id, targets)
+    first = batch.changes.get(lead.pk)
+    batch.changes[lead.pk] = change_payload(
         from_stage=first["from_stage"] if first else from_stage, to_stage=to_stage, at=at
     )
-    changes[lead.pk] = change
-    transaction.on_commit(lambda: _flush(org_id, targets), robust=True)
+    if fresh:
+        transaction.on_commit(batch.callback, robust=True)
 
 
-def _flush(org_id: int, targets: list[int]) -> None:
+def _flush(org_id: int, targets: list[int], changes: dict[int, dict]) -> None:
     from .sync import PUSH_CHUNK
     from .tasks import push_leads
 
-    waiting = getattr(_pending, "leads", {})
-    changes = waiting.pop(org_id, None)
     if not changes:
         return
     items = [[lead_id, change] for lead_id, change in sorted(changes.items())]

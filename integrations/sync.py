@@ -551,7 +551,8 @@ def push_leads_to(
     client: ConnectorClient | None = None,
 ) -> dict[int, str]:
     """Push many leads to one CRM: ``items`` are ``(lead id, change dict)``; each lead is
-    pushed at its *current* stage (a later change in the same batch wins). Uses the
+    pushed at its *current* stage (a later change in the same batch wins), and only when
+    that stage is pushed (``PUSH_STAGES``) and differs from the one pushed last. Uses the
     connector's ``push_leads(connection, client, [(lead, LeadChange)]) -> [(id, error)]``
     (vendor batch calls; the base class falls back to ``push_lead``). Returns
     {lead id: CRM id} of the pushed leads; refused leads are logged; a vendor failure
@@ -573,14 +574,22 @@ def push_leads_to(
             .filter(pk__in=list(wanted))
             .order_by("pk")
         )
-        known = dict(
-            ExternalRecord.objects.for_org(organization_id)
+        records = {
+            lead_id: (external_id, pushed_stage)
+            for lead_id, external_id, pushed_stage in ExternalRecord.objects.for_org(
+                organization_id
+            )
             .filter(connection=connection, lead_id__in=list(wanted))
-            .values_list("lead_id", "external_id")
-        )
+            .values_list("lead_id", "external_id", "pushed_stage")
+        }
+    known = {lead_id: external_id for lead_id, (external_id, _stage) in records.items()}
     pairs = []
     for lead in leads:
         change = wanted[lead.pk]
+        if lead.stage not in PUSH_STAGES:
+            continue  # never reached MQL (a rolled-back change), or went back: not pushed
+        if lead.pk in records and records[lead.pk][1] == lead.stage:
+            continue  # the CRM has this stage already
         pairs.append(
             (
                 lead,

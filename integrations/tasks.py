@@ -39,6 +39,7 @@ from .models import (
 log = logging.getLogger(__name__)
 
 SYNC_EVERY = timedelta(minutes=5)
+SYNC_EXPIRES = 240  # seconds
 PUSH_RETRIES = 6
 SHORT_RETRY = timedelta(minutes=10)
 
@@ -79,7 +80,8 @@ def due_connections(now=None) -> list[tuple[int, int]]:
 def sweep_connections() -> int:
     due = due_connections()
     for org_id, pk in due:
-        sync_connection.delay(org_id, pk, "schedule")
+        # A task still queued after the next sweep is stale (that sweep sent a fresh one).
+        sync_connection.apply_async((org_id, pk, "schedule"), expires=SYNC_EXPIRES)
     return len(due)
 
 

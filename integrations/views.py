@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -137,6 +138,18 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
                         % {"name": connection.name},
                     )
                     services.connection_sync_now(actor=actor, connection=connection)
+                    generated = getattr(connection, "generated_secrets", None) or {}
+                    if generated.get("webhook_token"):
+                        # Shown once: the full URL with its generated token.
+                        hook_url = (
+                            _webhook_url(request, connection)
+                            + "?"
+                            + urlencode({"token": generated["webhook_token"]})
+                        )
+                        context = _ctx(
+                            connection=connection, connector=connector, hook_url=hook_url
+                        )
+                        return _no_store(render(request, "integrations/connect_done.html", context))
                     return redirect(
                         "integrations-connection", org_slug=org_slug, connection_id=connection.pk
                     )

@@ -27,21 +27,16 @@ at once, the previous one keeps signing for ``ROTATION_OVERLAP`` (24 h).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import random
 import secrets
-import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
@@ -57,6 +52,7 @@ from smarketing.tenancy.db import tenant_context
 from smarketing.tenancy.models import Membership, Organization
 from smarketing.tenancy.permissions import PERMISSIONS, require_perm
 
+from . import safe_http
 from .models import WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
@@ -165,11 +161,7 @@ def body_of(delivery: WebhookDelivery) -> str:
 
 
 def _allow_private() -> bool:
-    return bool(
-        getattr(settings, "INTEGRATIONS_ALLOW_PRIVATE_URLS", False)
-        or settings.DEBUG
-        or getattr(settings, "TESTING", False)
-    )
+    return safe_http.allow_private()
 
 
 def clean_url(url: str) -> str:
@@ -193,19 +185,7 @@ def clean_url(url: str) -> str:
 
 
 def _private_literal(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host in ("localhost",) or host.endswith((".local", ".internal", ".localhost"))
-    return not address.is_global
-
-
-def _resolves_private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # the send fails with its own error
-    return any(not ipaddress.ip_address(info[4][0]).is_global for info in infos)
+    return safe_http.private_host_name(host)
 
 
 def clean_event_types(event_types) -> list[str]:
@@ -402,7 +382,7 @@ def delivery_redeliver(
     )
     delivery.refresh_from_db()
     org_id, ids = delivery.organization_id, [delivery.pk]
-    transaction.on_commit(lambda: _send_task().delay(org_id, ids))
+    transaction.on_commit(lambda: _send_task().delay(org_id, ids), robust=True)
     return delivery
 
 
@@ -473,7 +453,7 @@ def _create_deliveries(org_id, subs, event_type, data, at) -> list[WebhookDelive
             .filter(message_id__in=[d.message_id for d in created])
             .values_list("pk", flat=True)
         )
-    transaction.on_commit(lambda: _send_task().delay(org_id, ids))
+    transaction.on_commit(lambda: _send_task().delay(org_id, ids), robust=True)
     return created
 
 
@@ -491,7 +471,7 @@ def _dispatch_due_on_commit(org_id: int, subscription_id: int) -> None:
         if ids:
             _send_task().delay(org_id, ids)
 
-    transaction.on_commit(dispatch)
+    transaction.on_commit(dispatch, robust=True)
 
 
 # --- Sending -------------------------------------------------------------------------------
@@ -506,29 +486,19 @@ class AttemptResult:
     next_attempt_at: datetime | None = None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a 3xx is a failed attempt
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = TIMEOUT):
-    """(status code or None, short response text or error)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if not _allow_private() and _resolves_private(host):
-        return None, "the URL resolves to a private address"
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    """(status code or None, short response text or error). The host is resolved once
+    and the POST goes to that vetted address (integrations/safe_http.py): no private
+    address, whatever the DNS answers next; a redirect is a failed attempt."""
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            return response.status, response.read(MAX_RESPONSE).decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        with error:
-            text = error.read(MAX_RESPONSE).decode("utf-8", "replace") if error.fp else ""
-        return error.code, text
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        response = safe_http.safe_request(
+            "POST", url, body=body, headers=headers, timeout=timeout, max_body=MAX_RESPONSE
+        )
+    except safe_http.UnsafeURL as error:
+        return None, str(error)
+    except OSError as error:
         return None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    return response.status, response.body.decode("utf-8", "replace")
 
 
 def next_delay(attempts: int) -> timedelta | None:

@@ -186,6 +186,25 @@ def setting_dict(connection, name: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def form_setting(connection, *keys: Any) -> dict:
+    """The first entry of the connection's ``forms`` setting found under one of the keys
+    (a form id, then its name) that is an object; {} otherwise (a malformed entry is
+    ignored, never a crash)."""
+    forms = setting_dict(connection, "forms")
+    for key in keys:
+        if key in (None, ""):
+            continue
+        entry = forms.get(str(key))
+        if isinstance(entry, dict):
+            return entry
+    return {}
+
+
+def setting_text(entry: dict, name: str) -> str:
+    value = entry.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
 def chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -15,6 +15,7 @@ developers.activecampaign.com:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +31,7 @@ from .base import (
     PullResult,
     RateLimit,
     SettingField,
+    VerifiedWebhook,
     WebhookRejected,
     register,
 )
@@ -59,9 +61,13 @@ class ActiveCampaignConnector(Connector):
         CredentialField(
             "webhook_token",
             _("Webhook token"),
+            required=False,
+            generate=32,
+            min_length=32,
             help_text=_(
-                "A long random string of your choice: add ?token=<it> to the webhook URL you "
-                "give ActiveCampaign (it does not sign its webhooks)."
+                "Leave empty: Smarketing generates one and shows the webhook URL to give "
+                "ActiveCampaign once (it does not sign its webhooks). Yours must have at "
+                "least 32 characters."
             ),
         ),
     )
@@ -70,6 +76,7 @@ class ActiveCampaignConnector(Connector):
             "forms",
             _("Forms"),
             json=True,
+            shape="forms",
             help_text=_(
                 'What each form (by id or name) means: {"7": {"content": "case-study-key"}, '
                 '"Demo": {"type": "demo_request"}}.'
@@ -121,9 +128,14 @@ class ActiveCampaignConnector(Connector):
             raise WebhookRejected(
                 "not an ActiveCampaign webhook (no type)", code="invalid_body", status=400
             )
-        return {name: values[-1] for name, values in fields.items()}
+        payload = {name: values[-1] for name, values in fields.items()}
+        # Unsigned: a delivery is its body (its date_time and ids make it unique).
+        key = "body:" + hashlib.sha256(request.body).hexdigest()
+        return VerifiedWebhook(payload, replay_key=key)
 
     def webhook_to_events(self, connection, payload: Any) -> list[dict]:
+        if isinstance(payload, VerifiedWebhook):
+            payload = payload.payload
         if not isinstance(payload, dict):
             return []
         kind = payload.get("type", "")
@@ -135,21 +147,22 @@ class ActiveCampaignConnector(Connector):
         event: dict[str, Any] = self.map_record(connection, nested)
         if not event.get("email"):
             return []
-        form, campaign, link = (
-            nested.get("form", {}),
-            nested.get("campaign", {}),
-            nested.get("link", {}),
+        form, campaign, link, contact = (
+            _group(nested, "form"),
+            _group(nested, "campaign"),
+            _group(nested, "link"),
+            _group(nested, "contact"),
         )
         event.update(
             {
                 "id": "ac:{}:{}".format(
                     kind,
                     norm.digest(
-                        nested.get("contact", {}).get("id"),
+                        contact.get("id"),
                         payload.get("date_time"),
                         form.get("id"),
                         campaign.get("id"),
-                        (nested.get("message") or {}).get("id"),
+                        _group(nested, "message").get("id"),
                         link.get("url"),
                         length=24,
                     ),
@@ -158,7 +171,7 @@ class ActiveCampaignConnector(Connector):
                 "occurred_at": norm.iso(at),
                 "properties": {
                     **(event.get("properties") or {}),
-                    "activecampaign_contact": nested.get("contact", {}).get("id", ""),
+                    "activecampaign_contact": contact.get("id", ""),
                     **({"form": form["name"]} if form.get("name") else {}),
                     **({"email": campaign["name"]} if campaign.get("name") else {}),
                 },
@@ -171,11 +184,10 @@ class ActiveCampaignConnector(Connector):
             if key:
                 event["campaign"] = key
         if kind == "subscribe" and form:
-            forms = norm.setting_dict(connection, "forms")
-            setting = forms.get(str(form.get("id"))) or forms.get(form.get("name", "")) or {}
-            content = norm.content_key(setting.get("content", ""))
-            if setting.get("type"):
-                event["type"] = setting["type"]
+            setting = norm.form_setting(connection, form.get("id"), form.get("name"))
+            content = norm.content_key(norm.setting_text(setting, "content"))
+            if norm.setting_text(setting, "type"):
+                event["type"] = norm.setting_text(setting, "type")
             elif content:
                 event["type"] = "content_download"
             if content:
@@ -237,15 +249,26 @@ class ActiveCampaignConnector(Connector):
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:
-    """``{"contact[email]": "a@b.fr"}`` → ``{"contact": {"email": "a@b.fr"}}``."""
+    """``{"contact[email]": "a@b.fr"}`` → ``{"contact": {"email": "a@b.fr"}}``. A group
+    always wins over a plain field of the same name (``form=x`` next to ``form[id]=7``);
+    deeper brackets are ignored."""
     nested: dict[str, Any] = {}
     for name, value in flat.items():
         if "[" in name and name.endswith("]"):
             head, _, rest = name.partition("[")
             inner = rest[:-1]
-            group = nested.setdefault(head, {})
-            if isinstance(group, dict) and "[" not in inner:
-                group[inner] = value
-        else:
+            if not head or "[" in inner or "]" in inner:
+                continue
+            group = nested.get(head)
+            if not isinstance(group, dict):
+                group = nested[head] = {}
+            group[inner] = value
+        elif not isinstance(nested.get(name), dict):
             nested.setdefault(name, value)
     return nested
+
+
+def _group(nested: dict[str, Any], name: str) -> dict[str, Any]:
+    """A bracketed group of the payload, {} when absent or a plain field."""
+    value = nested.get(name)
+    return value if isinstance(value, dict) else {}

@@ -50,6 +50,7 @@ from .base import (
     PullResult,
     RateLimit,
     SettingField,
+    VerifiedWebhook,
     WebhookRejected,
     register,
 )
@@ -123,6 +124,11 @@ LIFECYCLE_ORDER = (
 SEARCH_WINDOW = 9_900
 
 
+def _email_of(event: dict) -> str:
+    email = event.get("email")
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
 def _rank(stage: str) -> int:
     return LIFECYCLE_ORDER.index(stage) if stage in LIFECYCLE_ORDER else -1
 
@@ -172,6 +178,7 @@ class HubSpotConnector(Connector):
             "forms",
             _("Forms"),
             json=True,
+            shape="forms",
             help_text=_(
                 'What each HubSpot form (by its GUID) means: {"<guid>": {"type": '
                 '"demo_request"}, "<guid>": {"content": "white-paper-key"}}. Other forms '
@@ -236,7 +243,7 @@ class HubSpotConnector(Connector):
                 status=401,
             )
         try:
-            verify_hubspot_v3(
+            signature, _timestamp = verify_hubspot_v3(
                 secret=secret,
                 method=request.method,
                 uri=request.url,
@@ -247,13 +254,16 @@ class HubSpotConnector(Connector):
         except SignatureError as error:
             raise WebhookRejected(error.message, code=error.code, status=401) from error
         try:
-            return json.loads(request.body)
+            # The signature covers method, URL, body and timestamp: one delivery.
+            return VerifiedWebhook(json.loads(request.body), replay_key=f"v3:{signature}")
         except ValueError as error:
             raise WebhookRejected(
                 "the body is not JSON", code="invalid_json", status=400
             ) from error
 
     def webhook_to_events(self, connection, payload: Any) -> list[dict]:
+        if isinstance(payload, VerifiedWebhook):
+            payload = payload.payload
         if isinstance(payload, list):
             self._request_sync_for(connection, payload)
             return []
@@ -330,12 +340,15 @@ class HubSpotConnector(Connector):
         """A form submission: ``form_submit`` unless the connection's form settings say
         it is a content download (``content`` key), a demo request, a webinar…"""
         settings = self._form_settings(connection, guid)
-        content = norm.content_key(settings.get("content", ""))
-        event_type = settings.get("type") or ("content_download" if content else "form_submit")
+        content = norm.content_key(norm.setting_text(settings, "content"))
+        event_type = norm.setting_text(settings, "type") or (
+            "content_download" if content else "form_submit"
+        )
         event = {
             **base,
-            # The same id from the webhook and from the submissions API: one event.
-            "id": f"form:{guid}:{norm.to_ms(at)}",
+            # The same id from the webhook and from the submissions API: one event; the
+            # e-mail tells apart two people who submit the form in the same millisecond.
+            "id": f"form:{guid}:{norm.to_ms(at)}:{norm.digest(_email_of(base), length=12)}",
             "type": event_type,
             "occurred_at": norm.iso(at),
             "url": url,
@@ -347,7 +360,7 @@ class HubSpotConnector(Connector):
         }
         if content:
             event["content"] = content
-        campaign = norm.content_key(settings.get("campaign", ""))
+        campaign = norm.content_key(norm.setting_text(settings, "campaign"))
         if campaign:
             event["campaign"] = campaign
         return event
@@ -374,7 +387,9 @@ class HubSpotConnector(Connector):
         }
         if cursor.get("after"):
             body["after"] = cursor["after"]
-        data = client.post(f"/crm/v3/objects/{kind}/search", json=body).json() or {}
+        data = (
+            client.post(f"/crm/v3/objects/{kind}/search", json=body, retry_unsafe=True).json() or {}
+        )
         results = data.get("results") or []
         after = ((data.get("paging") or {}).get("next") or {}).get("after")
         newest = since
@@ -531,6 +546,7 @@ class HubSpotConnector(Connector):
             client.post(
                 "/crm/v4/associations/deal/contact/batch/read",
                 json={"inputs": [{"id": str(i)} for i in deal_ids]},
+                retry_unsafe=True,  # a read
             ).json()
             or {}
         )
@@ -546,6 +562,7 @@ class HubSpotConnector(Connector):
                 client.post(
                     "/crm/v3/objects/contacts/batch/read",
                     json={"inputs": [{"id": c} for c in chunk], "properties": ["email"]},
+                    retry_unsafe=True,  # a read
                 ).json()
                 or {}
             )
@@ -595,7 +612,11 @@ class HubSpotConnector(Connector):
         ids: dict[str, str] = {}
         for chunk in norm.chunks(inputs, PAGE):
             data = (
-                client.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": chunk}).json()
+                client.post(
+                    "/crm/v3/objects/contacts/batch/upsert",
+                    json={"inputs": chunk},
+                    retry_unsafe=True,  # an upsert by e-mail: repeating it changes nothing
+                ).json()
                 or {}
             )
             for result in data.get("results") or []:
@@ -624,6 +645,7 @@ class HubSpotConnector(Connector):
                             "lifecyclestage",
                         ],
                     },
+                    retry_unsafe=True,  # a read
                 ).json()
                 or {}
             )

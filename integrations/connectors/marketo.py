@@ -72,6 +72,7 @@ class MarketoConnector(Connector):
             "forms",
             _("Forms"),
             json=True,
+            shape="forms",
             help_text=_(
                 'What each Marketo form (by name or id) means: {"Demo request": {"type": '
                 '"demo_request"}, "White paper": {"content": "white-paper-key"}}.'
@@ -86,6 +87,7 @@ class MarketoConnector(Connector):
             "activity_types",
             _("Extra activity types"),
             json=True,
+            shape="activity_types",
             help_text=_('Optional: {"<activity type id>": "custom:<name>"}.'),
         ),
     )
@@ -275,15 +277,10 @@ class MarketoConnector(Connector):
         elif event_type == "form_submit":
             event["url"] = attributes.get("Referrer URL") or ""
             event["properties"]["form"] = primary
-            forms = norm.setting_dict(connection, "forms")
-            form = (
-                forms.get(primary)
-                or forms.get(str(activity.get("primaryAttributeValueId") or ""))
-                or {}
-            )
-            content = norm.content_key(form.get("content", ""))
-            if form.get("type"):
-                event["type"] = form["type"]
+            form = norm.form_setting(connection, primary, activity.get("primaryAttributeValueId"))
+            content = norm.content_key(norm.setting_text(form, "content"))
+            if norm.setting_text(form, "type"):
+                event["type"] = norm.setting_text(form, "type")
             elif content:
                 event["type"] = "content_download"
             if content:

@@ -66,6 +66,7 @@ class PipedriveConnector(Connector):
             "lead_labels",
             _("Lead labels by stage"),
             json=True,
+            shape="labels",
             help_text=_('Optional: {"mql": "<label id>", "sql": "<label id>"}.'),
         ),
         SettingField(
@@ -204,6 +205,10 @@ class PipedriveConnector(Connector):
         title = f"{lead.first_name} {lead.last_name}".strip() or lead.email
         title = f"{title} ({stage_label})"
         labels = norm.setting_dict(connection, "lead_labels").get(change.to_stage)
+        if isinstance(labels, list):
+            labels = [str(label) for label in labels if isinstance(label, str | int)]
+        elif not isinstance(labels, str | int) or isinstance(labels, bool):
+            labels = None
         if change.to_stage in REJECTED:
             for existing in open_leads:
                 _data(

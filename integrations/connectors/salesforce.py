@@ -25,6 +25,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_lazy as _
 
@@ -121,6 +122,25 @@ def _state_works(connection) -> bool:
         return False
 
 
+def _instance_ok(url: str) -> bool:
+    """The instance URL the token answer (or the kept state) names: https to a public
+    host, like a base URL (its address is checked again at each call)."""
+    from integrations.http import allowed_base_url
+
+    return isinstance(url, str) and allowed_base_url(url)
+
+
+def _on_instance(instance: str, path: str) -> str:
+    """A path on the instance; an absolute URL (``nextRecordsUrl``) only on the
+    instance's own host — the bearer token never goes anywhere else."""
+    if "://" not in path and not path.startswith("//"):
+        return f"{instance}/{path.lstrip('/')}"
+    wanted, given = urlsplit(instance), urlsplit(path)
+    if (given.scheme, given.hostname, given.port) != (wanted.scheme, wanted.hostname, wanted.port):
+        raise ConnectorError("Salesforce answered a URL on another host: refused")
+    return path
+
+
 @register
 class SalesforceConnector(Connector):
     key = "salesforce"
@@ -149,6 +169,7 @@ class SalesforceConnector(Connector):
             "lead_status",
             _("Lead Status values"),
             json=True,
+            shape="text_map",
             help_text=_(
                 'If your Lead Status picklist differs: {"mql": "Open - Not Contacted", '
                 '"sal": "Working - Contacted", "recycled": "Closed - Not Converted"}.'
@@ -181,7 +202,12 @@ class SalesforceConnector(Connector):
         if cached and not fresh:
             return cached
         state = _saved_state(connection)
-        if not fresh and state.get("access_token") and state.get("instance_url"):
+        if (
+            not fresh
+            and state.get("access_token")
+            and state.get("instance_url")
+            and _instance_ok(state["instance_url"])
+        ):
             token = {"access_token": state["access_token"], "instance_url": state["instance_url"]}
             client.cache["salesforce_token"] = token
             return token
@@ -196,16 +222,17 @@ class SalesforceConnector(Connector):
             },
             auth=False,
             ok=lambda status: 200 <= status < 300 or status in (400, 401),
+            retry_unsafe=True,  # a token request creates nothing
         )
         body = response.json() or {}
         if response.status != 200 or not body.get("access_token"):
             raise AuthError(
                 f"Salesforce refused the connected app: {_errors(body)}", status=response.status
             )
-        token = {
-            "access_token": body["access_token"],
-            "instance_url": body.get("instance_url") or client.base_url,
-        }
+        instance = str(body.get("instance_url") or client.base_url).rstrip("/")
+        if not _instance_ok(instance):
+            raise AuthError("Salesforce answered an instance URL that is refused (https, public)")
+        token = {"access_token": body["access_token"], "instance_url": instance}
         client.cache["salesforce_token"] = token
         if _state_works(connection):
             with tenant_context(connection.organization_id):
@@ -220,7 +247,7 @@ class SalesforceConnector(Connector):
         REQUEST_LIMIT_EXCEEDED → retryable."""
         for attempt in range(2):
             instance = self._token(connection, client)["instance_url"].rstrip("/")
-            url = path if path.startswith("http") else f"{instance}{path}"
+            url = _on_instance(instance, path)
             response = client.request(
                 method, url, ok=lambda status: 200 <= status < 300 or status in (401, 403), **kwargs
             )
@@ -354,8 +381,8 @@ class SalesforceConnector(Connector):
     # --- Push -------------------------------------------------------------------------------
 
     def _status(self, connection, stage: str) -> str:
-        custom = norm.setting_dict(connection, "lead_status")
-        return custom.get(stage) or LEAD_STATUS.get(stage, "")
+        custom = norm.setting_dict(connection, "lead_status").get(stage)
+        return (custom if isinstance(custom, str) else "") or LEAD_STATUS.get(stage, "")
 
     def push_lead(self, connection, client, lead, change: LeadChange) -> str:
         result = self.push_leads(connection, client, [(lead, change)])
