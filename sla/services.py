@@ -1346,16 +1346,15 @@ def _notify_claimed(kind: str, claimed: list[tuple[int, int]]) -> int:
                     cached.append([u.pk for u in _sales_managers(organization)])
                 return cached[0]
 
-            try:
-                with transaction.atomic():
-                    notified += len(
-                        notify_many(
-                            organization=organization,
-                            events=[_clock_event(organization, c, kind, managers) for c in clocks],
-                        )
-                    )
-            except Exception:  # the transitions stand; the alerts are logged as lost
-                log.exception("sla scan: notifying %s of %s clocks failed", kind, len(clocks))
+            # Not caught: if the notifications cannot be written, the batch's transaction
+            # rolls back with its claims and the next tick claims the clocks again (the
+            # dedupe keys keep that exactly-once). Alerts are never traded for progress.
+            notified += len(
+                notify_many(
+                    organization=organization,
+                    events=[_clock_event(organization, c, kind, managers) for c in clocks],
+                )
+            )
             for clock in clocks:
                 # A receiver that fails (integrations) must not undo the transitions.
                 try:

@@ -375,3 +375,26 @@ def test_two_scanners_at_once_notify_each_transition_once(trio, heads, signed):
     for kind in ("sla.warned", "sla.breached", "sla.escalated"):
         notes = _notes(trio.alpha, kind)
         assert len(notes) == len(ids) == len({d for _k, _r, d in notes})
+
+
+def test_alerts_that_cannot_be_written_leave_the_clock_for_the_next_tick(
+    trio, heads, signed, make_lead, monkeypatch
+):
+    lead = make_lead(stage="lead", owner=trio.bob)
+    _mql(lead, FRIDAY_1730)
+    (clock,) = _clocks(trio.alpha)
+
+    def broken(**kwargs):
+        raise RuntimeError("notifications table unavailable")
+
+    monkeypatch.setattr(services, "notify_many", broken)
+    with pytest.raises(RuntimeError):
+        services.scan(paris(2026, 1, 12, 11, 30))
+    # Nothing moved: the claim was rolled back with the alert it could not write.
+    (still,) = _clocks(trio.alpha)
+    assert still.status == Clock.Status.RUNNING and still.warned_at is None
+    assert _notes(trio.alpha) == []
+
+    monkeypatch.undo()
+    assert services.scan(paris(2026, 1, 12, 11, 31)).warned == [clock.pk]
+    assert _notes(trio.alpha) == [("sla.warned", trio.bob.pk, f"sla.warned:{clock.pk}")]
