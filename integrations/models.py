@@ -56,6 +56,8 @@ class Connection(TenantModel):
     sync_requested_at = models.DateTimeField(null=True, blank=True)
     # Compare-and-swap claim: one sync of a connection at a time.
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
+    # Whose claim it is (a random token per sync): renewed per page, cleared only by it.
+    sync_claim_token = models.CharField(max_length=32, blank=True, default="")
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

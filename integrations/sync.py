@@ -2,8 +2,11 @@
 
 ``sync_connection(connection_id=, organization_id=)`` (run by ``tasks.sync_connection``):
 
-1. claims the connection (compare-and-swap on ``sync_claimed_until``: one sync of a
-   connection at a time, whatever the number of workers) and opens a ``SyncRun``;
+1. claims the connection (compare-and-swap on ``sync_claimed_until`` with a random
+   ``sync_claim_token``: one sync of a connection at a time, whatever the number of
+   workers; the claim is renewed with each page written and released only by its
+   owner — a sync that outlived its claim stops at its next page) and opens a
+   ``SyncRun``;
 2. for each stream (the connector's marketing ``streams``, then ``deals`` for a CRM),
    pulls pages after the saved cursor; each page is written in one transaction: its
    events through ``leads.ingest.ingest_events`` with ``source=<vendor key>`` (a
@@ -23,6 +26,7 @@ MQL or later (integrations/apps.py → ``tasks.push_lead``).
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -92,20 +96,42 @@ class ConnectorActor:
 # --- Claims ------------------------------------------------------------------------------
 
 
-def _claim(org_id: int, connection_id: int, now: datetime) -> bool:
+class ClaimLost(ConnectorError):
+    """Another sync took the connection over (this one outlived its claim)."""
+
+
+def _claim(org_id: int, connection_id: int, now: datetime) -> str:
+    """Compare-and-swap: the claim's token for the one worker that gets it, else ""."""
+    token = uuid.uuid4().hex
     with tenant_context(org_id):
-        return bool(
+        claimed = (
             Connection.objects.for_org(org_id)
             .filter(pk=connection_id)
             .exclude(status=Health.DISABLED)
             .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now))
-            .update(sync_claimed_until=now + CLAIM_FOR, sync_requested_at=None)
+            .update(
+                sync_claimed_until=now + CLAIM_FOR, sync_claim_token=token, sync_requested_at=None
+            )
         )
+    return token if claimed else ""
 
 
-def _release(org_id: int, connection_id: int) -> None:
+def _renew(org_id: int, connection_id: int, token: str, now: datetime) -> None:
+    """Extend our claim (each page); ``ClaimLost`` when it is not ours any more."""
+    renewed = (
+        Connection.objects.for_org(org_id)
+        .filter(pk=connection_id, sync_claim_token=token)
+        .update(sync_claimed_until=now + CLAIM_FOR)
+    )
+    if not renewed:
+        raise ClaimLost("another sync took this connection over", retryable=True)
+
+
+def _release(org_id: int, connection_id: int, token: str = "") -> None:
     with tenant_context(org_id):
-        Connection.objects.for_org(org_id).filter(pk=connection_id).update(sync_claimed_until=None)
+        Connection.objects.for_org(org_id).filter(pk=connection_id, sync_claim_token=token).update(
+            sync_claimed_until=None, sync_claim_token=""
+        )
 
 
 # --- Writing one page ---------------------------------------------------------------------
@@ -231,9 +257,17 @@ def upsert_deal(*, connection: Connection, record: DealRecord) -> tuple[Deal, bo
 
 
 def _write_page(
-    org_id: int, connection_id: int, run_id: int, stream: str, page: PullResult, now: datetime
+    org_id: int,
+    connection_id: int,
+    run_id: int,
+    stream: str,
+    page: PullResult,
+    now: datetime,
+    claim_token: str = "",
 ) -> list[str]:
     with tenant_context(org_id):
+        if claim_token:
+            _renew(org_id, connection_id, claim_token, now)  # rolls the page back if lost
         connection = (
             Connection.objects.for_org(org_id).select_related("organization").get(pk=connection_id)
         )
@@ -317,7 +351,8 @@ def sync_connection(
 ) -> SyncRun | None:
     """Run one sync; None when another one holds the connection (or it is disabled)."""
     started = now or timezone.now()
-    if not _claim(organization_id, connection_id, started):
+    token = _claim(organization_id, connection_id, started)
+    if not token:
         return None
     run_id = None
     client_used = client
@@ -351,18 +386,24 @@ def sync_connection(
                 for _page in range(MAX_PAGES_PER_RUN):
                     page = _pull(connector, connection, client_used, stream, cursor)
                     _write_page(
-                        organization_id, connection_id, run_id, stream, page, timezone.now()
+                        organization_id,
+                        connection_id,
+                        run_id,
+                        stream,
+                        page,
+                        timezone.now(),
+                        claim_token=token,
                     )
                     cursor = page.cursor or {}
                     if not page.has_more:
                         break
-            except AuthError as error:
+            except (AuthError, ClaimLost) as error:
                 failure = error
-                break  # the next streams would be refused too
+                break  # the next streams would be refused too / are another sync's
             except ConnectorError as error:
                 failure = failure or error
                 client_used.note("error", "sync", f"{stream}: {error.message}")
-        _finish(organization_id, connection_id, run_id, failure, client_used)
+        _finish(organization_id, connection_id, run_id, failure, client_used, token)
     except Exception as error:  # an unexpected bug: recorded, then raised for the worker log
         if run_id is not None:
             _finish(
@@ -371,15 +412,16 @@ def sync_connection(
                 run_id,
                 ConnectorError(f"{type(error).__name__}: {error}"),
                 client_used,
+                token,
             )
         else:
-            _release(organization_id, connection_id)
+            _release(organization_id, connection_id, token)
         raise
     with tenant_context(organization_id):
         return SyncRun.objects.for_org(organization_id).get(pk=run_id)
 
 
-def _finish(org_id, connection_id, run_id, failure, client) -> None:
+def _finish(org_id, connection_id, run_id, failure, client, token: str = "") -> None:
     now = timezone.now()
     with tenant_context(org_id):
         if client is not None:
@@ -389,10 +431,15 @@ def _finish(org_id, connection_id, run_id, failure, client) -> None:
         run.status = SyncRun.Status.ERROR if failure else SyncRun.Status.OK
         run.error = failure.message[:MAX_ERROR] if failure else ""
         run.save(update_fields=["finished_at", "status", "error"])
+        if isinstance(failure, ClaimLost):
+            return  # the connection's health and claim are the other sync's
         connection = Connection.objects.for_org(org_id).select_for_update().get(pk=connection_id)
         connection.last_sync_at = now
-        connection.sync_claimed_until = None
-        fields = ["last_sync_at", "sync_claimed_until"]
+        fields = ["last_sync_at"]
+        if connection.sync_claim_token == token:  # ours: release it (not a successor's)
+            connection.sync_claimed_until = None
+            connection.sync_claim_token = ""
+            fields += ["sync_claimed_until", "sync_claim_token"]
         if failure is None:
             connection.last_success_at = now
             connection.consecutive_failures = 0

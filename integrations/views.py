@@ -212,6 +212,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
         runs=services.recent_runs(org, connection),
         logs=services.connection_logs(org, connection, limit=10),
         webhook_url=_webhook_url(request, connection),
+        url_token=any(spec.generate for spec in (connector.credential_fields if connector else ())),
         hints=[
             (spec.label, connection.credential_hints[spec.name])
             for spec in (connector.credential_fields if connector else ())

@@ -736,3 +736,29 @@ def test_the_sweeper_sends_expiring_sync_tasks(monkeypatch):
     )
     assert tasks.sweep_connections() == 1
     assert sent == [((1, 2, "schedule"), {"expires": tasks.SYNC_EXPIRES})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_lost_its_claim_stops_and_leaves_the_new_claim(trio, monkeypatch):
+    from datetime import timedelta
+
+    from integrations import sync
+
+    connection = connect(
+        trio.alpha, "hubspot", base_url="http://127.0.0.1:9", credentials={"access_token": "t" * 20}
+    )
+    now = timezone.now()
+    token = sync._claim(trio.alpha.pk, connection.pk, now)
+    assert token and not sync._claim(trio.alpha.pk, connection.pk, now)
+    # Our claim expired; another worker took the connection over.
+    later = now + sync.CLAIM_FOR + timedelta(seconds=1)
+    other = sync._claim(trio.alpha.pk, connection.pk, later)
+    assert other and other != token
+    with tenant_context(trio.alpha.pk), pytest.raises(sync.ClaimLost):
+        sync._renew(trio.alpha.pk, connection.pk, token, later)
+    sync._release(trio.alpha.pk, connection.pk, token)  # not ours: nothing happens
+    fresh = reload(connection)
+    assert fresh.sync_claim_token == other and fresh.sync_claimed_until is not None
+    sync._release(trio.alpha.pk, connection.pk, other)
+    fresh = reload(connection)
+    assert fresh.sync_claim_token == "" and fresh.sync_claimed_until is None
