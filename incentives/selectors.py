@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Q, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -104,88 +104,52 @@ def basis_by_owner(
     organization: Organization, basis: str, period: periods.PlanPeriod, owner_ids: Iterable[int]
 ) -> dict[int, Decimal]:
     """``{owner_id: the basis KPI}`` for every owner at once — what
-    ``kpis.compute(..., Segment(owner_id=owner_id))`` gives for ``basis``, read the same
-    way (closed days from the daily rollups, the rest from the live rows, the same
-    filters as ``dashboards.rollups``), grouped by owner instead of one owner per call:
-    at most three queries whatever the number of owners."""
+    ``kpis.compute(..., Segment(owner_id=owner_id))`` gives for ``basis``, grouped by
+    owner instead of one owner per call: one query whatever the number of owners.
+
+    The same definitions as the KPI layer's additive counts (``dashboards.rollups.live``:
+    deals won by ``closed_at``, marketing-sourced when the lead had a marketing touch
+    before the deal was created — ``rollups._touched_before_deal`` —; SQLs as distinct
+    leads entering SQL in the period), on the owner segment's condition (the lead's
+    current owner, ``Segment.lead_q``). A segment is read from the live rows: the
+    rollups keep each fact under the owner of the day it was built, the owner segment
+    promises the current one."""
     from dashboards import kpis, rollups
-    from dashboards.models import DailyKpi
     from leads.models import Deal, LifecycleTransition, Stage
 
     ids = sorted({pk for pk in owner_ids if pk})
     if not ids:
         return {}
     org = organization
-    kpi_period = kpis.Period(period.start, period.end)
+    start, end = period.start, period.end
     if basis == Basis.SQLS:
-        metrics = (f"enter:{Stage.SQL}", f"reenter:{Stage.SQL}")
-    elif basis == Basis.MARKETING_SOURCED_REVENUE:
-        metrics = ("marketing_won",)
-    else:
-        metrics = ("deals_won",)
-    counts = {pk: rollups.Counts() for pk in ids}
-    days = rollups.rollup_days(org, kpi_period)
-    live_from = kpi_period.start
-    if days is not None:
-        first, last = days
         rows = (
-            DailyKpi.objects.for_org(org)
-            .filter(day__gte=first, day__lte=last, owner_id__in=ids, metric__in=metrics)
-            .exclude(source=rollups.TOTAL)  # the owner segment's rows (``_segment_rows``)
-            .filter(Q(prev_day__isnull=True) | Q(prev_day__gte=first))
+            LifecycleTransition.objects.for_org(org)
+            .filter(lead__owner_id__in=ids, to_stage=Stage.SQL, at__gte=start, at__lt=end)
             .order_by()
-            .values("owner_id", "metric")
-            .annotate(n=Sum("count"), total=Sum("amount"))
+            .values("lead__owner_id")
+            .annotate(n=Count("lead_id", distinct=True))
         )
-        for row in rows:
-            counts[row["owner_id"]].add(row["metric"], row["n"], row["total"])
-        live_from = kpis.local_midnight(last + timedelta(days=1), kpis.org_timezone(org))
-    if live_from < kpi_period.end:
-        start, end = live_from, kpi_period.end
-        if basis == Basis.SQLS:  # as ``rollups.live``: distinct leads entering SQL
-            entries = LifecycleTransition.objects.for_org(org).filter(
-                lead__owner_id__in=ids, to_stage=Stage.SQL, at__gte=start, at__lt=end
-            )
-            if kpi_period.start < start:
-                earlier = LifecycleTransition.objects.for_org(org).filter(
-                    lead_id=OuterRef("lead_id"),
-                    to_stage=OuterRef("to_stage"),
-                    at__gte=kpi_period.start,
-                    at__lt=start,
-                )
-                entries = entries.exclude(Exists(earlier))
-            for row in (
-                entries.order_by()
-                .values("lead__owner_id")
-                .annotate(n=Count("lead_id", distinct=True))
-            ):
-                counts[row["lead__owner_id"]].add(metrics[0], row["n"])
-        else:  # as ``rollups.live``: deals won, and those with a marketing touch
-            won = (
-                Deal.objects.for_org(org)
-                .filter(
-                    lead__owner_id__in=ids,
-                    status=Deal.Status.WON,
-                    closed_at__gte=start,
-                    closed_at__lt=end,
-                )
-                .annotate(marketing=Exists(rollups._touched_before_deal(org)))
-                .order_by()
-                .values("lead__owner_id")
-                .annotate(
-                    n=Count("pk"),
-                    total=Sum("amount"),
-                    m=Count("pk", filter=Q(marketing=True)),
-                    m_total=Sum("amount", filter=Q(marketing=True)),
-                )
-            )
-            for row in won:
-                owner = counts[row["lead__owner_id"]]
-                owner.add("deals_won", row["n"], row["total"])
-                owner.add("marketing_won", row["m"], row["m_total"])
-    if basis == Basis.SQLS:
-        return {pk: Decimal(c.distinct_entries(Stage.SQL)) for pk, c in counts.items()}
-    return {pk: kpis._money(c.amount(metrics[0])) for pk, c in counts.items()}
+        found = {row["lead__owner_id"]: Decimal(row["n"]) for row in rows}
+        return {pk: found.get(pk, Decimal(0)) for pk in ids}
+    won = (
+        Deal.objects.for_org(org)
+        .filter(
+            lead__owner_id__in=ids,
+            status=Deal.Status.WON,
+            closed_at__gte=start,
+            closed_at__lt=end,
+        )
+        .annotate(marketing=Exists(rollups._touched_before_deal(org)))
+        .order_by()
+        .values("lead__owner_id")
+    )
+    if basis == Basis.MARKETING_SOURCED_REVENUE:
+        won = won.annotate(total=Sum("amount", filter=Q(marketing=True)))
+    else:
+        won = won.annotate(total=Sum("amount"))
+    found = {row["lead__owner_id"]: row["total"] for row in won}
+    return {pk: kpis._money(found.get(pk)) for pk in ids}
 
 
 class Measurer:

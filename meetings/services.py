@@ -621,6 +621,7 @@ def meeting_close(*, actor: Membership, meeting: Meeting, now: datetime | None =
     next one, the attendees get the summary by e-mail, ``meeting_published`` is sent."""
     require_perm(actor, "meetings.manage")
     now = now or timezone.now()
+    _open_locked(meeting)  # a write in progress finishes first (and is in the summary)
     changed = (
         Meeting.objects.for_org(meeting.organization_id)
         .filter(pk=meeting.pk)
