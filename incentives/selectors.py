@@ -1,8 +1,10 @@
 """Reads of the incentives app: plans, participants, statements (live, frozen, forecast).
 
-Every number comes from the one KPI layer (``dashboards.kpis.compute`` with
-``Segment(owner_id=...)``) and SLA compliance from ``sla.selectors.compliance``, so a
-statement agrees with the dashboard for the same person and period.
+Every number agrees with the one KPI layer for the same person and period: the
+participants' figures are read at once with its definitions (``basis_by_owner``, tested
+equal to ``dashboards.kpis.compute`` with ``Segment(owner_id=...)``), the
+organization's with ``kpis.compute``; SLA compliance from
+``sla.selectors.compliance_by_owner`` / ``compliance``.
 
 Visibility: a participant sees their own statements; ``incentives.view_all`` sees
 everyone's. ``visible_statements`` applies it; views and the API call it.
