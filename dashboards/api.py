@@ -45,10 +45,27 @@ def parse_period(organization: Organization, params) -> kpis.Period:
     if errors:
         raise exceptions.ValidationError(errors)
     today = kpis.local_today(organization)
+    out_of_range = [
+        _("A date between %(first)s and %(last)s.")
+        % {
+            "first": kpis.MIN_DAY.isoformat(),
+            "last": (kpis.MAX_DAY + timedelta(days=1)).isoformat(),
+        }
+    ]
+    for name in ("from", "to"):
+        given = values[name]
+        if given is not None and not (kpis.MIN_DAY <= given <= kpis.MAX_DAY + timedelta(days=1)):
+            errors[name] = out_of_range
+    if errors:  # before any arithmetic on them
+        raise exceptions.ValidationError(errors)
     date_to = values["to"] or (
         values["from"] + timedelta(days=DEFAULT_DAYS) if values["from"] else today + timedelta(1)
     )
     date_from = values["from"] or date_to - timedelta(days=DEFAULT_DAYS)
+    if date_from < kpis.MIN_DAY or date_to > kpis.MAX_DAY + timedelta(days=1):
+        raise exceptions.ValidationError(
+            {"from" if date_from < kpis.MIN_DAY else "to": out_of_range}
+        )
     if date_to <= date_from:
         raise exceptions.ValidationError({"to": [_("Must be after from (to is exclusive).")]})
     if (date_to - date_from).days > MAX_DAYS:

@@ -113,6 +113,21 @@ class FilterForm(forms.Form):
         )
         self.fields["owner"].choices = [("", _("All owners")), *people]
 
+    def _clean_day(self, name: str) -> date | None:
+        value = self.cleaned_data.get(name)
+        if value is not None and not (kpis.MIN_DAY <= value <= kpis.MAX_DAY):
+            raise forms.ValidationError(
+                _("A date between %(first)s and %(last)s.")
+                % {"first": kpis.MIN_DAY.isoformat(), "last": kpis.MAX_DAY.isoformat()}
+            )
+        return value
+
+    def clean_date_from(self) -> date | None:
+        return self._clean_day("date_from")
+
+    def clean_date_to(self) -> date | None:
+        return self._clean_day("date_to")
+
     def filters(self, today: date) -> Filters:
         """The period and segment asked for; anything invalid falls back to the default
         (this week, everyone) rather than an error page on a screen left open."""

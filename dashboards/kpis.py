@@ -35,6 +35,13 @@ from smarketing.tenancy.models import Organization
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 # Stages whose entries are counted like MQLs (distinct leads per period).
+# The one range of days the dashboards, exports and API accept (a period, its previous
+# one and its edges' arithmetic all stay far inside ``date``'s range).
+MIN_DAY = date(2000, 1, 1)
+MAX_DAY = date(2100, 12, 31)
+
+# A lead that jumped past SQL (straight to opportunity or customer) reached SQL.
+REACHED_SQL = (Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
 COUNTED_STAGES = {"mqls": Stage.MQL, "sals": Stage.SAL, "sqls": Stage.SQL}
 CUSTOMER = Stage.CUSTOMER
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay")
@@ -370,7 +377,10 @@ def compute(organization: Organization, period: Period, segment: Segment = Segme
 def _compute(organization: Organization, period: Period, segment: Segment) -> KpiSet:
     from . import rollups, sla_bridge
 
-    days = rollups.rollup_days(organization, period)  # one look-up for both reads
+    # One look-up for both reads. A segment is read live: the rollups keep each fact
+    # under the lead's owner and grade when the day was built, the KPIs promise the
+    # current ones (a reassigned lead counts for its new owner).
+    days = rollups.rollup_days(organization, period) if segment.is_all else None
     counts = rollups.additive(organization, period, segment, days=days)
     kpis = KpiSet(currency=organization.currency)
     kpis.new_leads = counts.count("new_leads")
@@ -423,8 +433,9 @@ def mql_cohort(
     now: datetime | None = None,
 ) -> Cohort:
     """Of the leads that became MQL in the period, the share that reached SQL after one
-    of those MQL entries (at any time up to now): a lead reached SQL iff its latest SQL
-    transition is not before its first MQL entry of the period. Two queries."""
+    of those MQL entries (at any time up to now): a lead reached SQL iff its latest entry to SQL
+    or a later stage (a jump from MQL to opportunity or customer counts) is not before
+    its first MQL entry of the period. Two queries."""
     now = now or timezone.now()
     entries = _transitions(organization, segment).filter(
         to_stage=Stage.MQL, at__gte=period.start, at__lt=period.end
@@ -439,7 +450,11 @@ def mql_cohort(
     if first_mql:
         last_sql = (
             LifecycleTransition.objects.for_org(organization)
-            .filter(to_stage=Stage.SQL, at__gte=period.start, lead_id__in=entries.values("lead_id"))
+            .filter(
+                to_stage__in=REACHED_SQL,
+                at__gte=period.start,
+                lead_id__in=entries.values("lead_id"),
+            )
             .order_by()
             .values("lead_id")
             .annotate(last=Max("at"))

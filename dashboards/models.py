@@ -7,7 +7,8 @@
   entries are distinct leads per day; a re-entry row (``prev_day`` set) says that the
   same lead had entered the same stage on an earlier day, so that a period counts each
   lead once per stage (see ``dashboards.rollups``).
-- ``RollupState``: per organization, the last local day whose rollups are complete.
+- ``RollupState``: per organization, the last local day whose rollups are complete, the
+  first day changed since (``dirty_from``), and the time zone and layout they were built in.
 
 Every table is under row-level security (migration 0002).
 """
@@ -165,6 +166,12 @@ class RollupState(TenantModel):
     full_at = models.DateTimeField(null=True, blank=True)
     # The layout of the rows (``rollups.VERSION``): another one is rebuilt, never read.
     version = models.PositiveSmallIntegerField(default=0)
+    # The first local day whose rows were changed after it was built (a backdated deal,
+    # an edited decision, a late event): from it on, reads are live until ``refresh``
+    # rebuilds it.
+    dirty_from = models.DateField(null=True, blank=True)
+    # The organization's time zone the days were cut in: another one is rebuilt.
+    time_zone = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("rollup state")

@@ -31,13 +31,15 @@ Building a range of days replaces its rows under a row lock on the organization'
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from leads.models import Deal, Decision, Event, Lead, LifecycleTransition, Stage
@@ -45,6 +47,8 @@ from smarketing.tenancy.models import Organization
 
 from .kpis import ALL_LEADS, NOT_A_TOUCH, Period, Segment, local_midnight, local_today, org_timezone
 from .models import DailyKpi, RollupState
+
+log = logging.getLogger(__name__)
 
 ENTRY_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.CUSTOMER)
 TOTAL = "*"  # the source of the organization's total rows
@@ -86,7 +90,73 @@ class Counts:
 
 
 def built_through(organization: Organization) -> date | None:
-    return RollupState.objects.for_org(organization).values_list("built_through", flat=True).first()
+    """The last local day read from the rollups: ``None`` if they were built in another
+    layout or time zone, and never past the day before the first changed day
+    (``dirty_from``)."""
+    row = (
+        RollupState.objects.for_org(organization)
+        .values_list("built_through", "dirty_from", "version", "time_zone")
+        .first()
+    )
+    if row is None:
+        return None
+    through, dirty_from, version, time_zone = row
+    if through is None or version != VERSION or time_zone != str(org_timezone(organization)):
+        return None
+    if dirty_from is not None:
+        through = min(through, dirty_from - timedelta(days=1))
+    return through
+
+
+# --- Changes to past days -----------------------------------------------------------
+
+
+def mark_dirty(organization: Organization, moment: datetime | date | None) -> None:
+    """A row of ``moment``'s local day changed (written with a past timestamp, edited
+    or deleted): once the transaction commits, that day and the later ones are read
+    live until ``refresh`` rebuilds them. Today's changes cost nothing (today is always
+    live). One ``UPDATE`` per transaction and organization, however many rows."""
+    if moment is None or organization is None:
+        return
+    tz = org_timezone(organization)
+    day = moment.astimezone(tz).date() if isinstance(moment, datetime) else moment
+    if day >= timezone.now().astimezone(tz).date():
+        return
+    org_id = organization.pk
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _mark_now(org_id, day)
+        return
+    for entry in connection.run_on_commit:
+        pending = getattr(entry[1], "dirty_days", None)
+        if pending is not None and not entry[1].done:  # this transaction's callback
+            pending[org_id] = min(pending.get(org_id, day), day)
+            return
+    pending = {org_id: day}
+
+    def apply() -> None:
+        apply.done = True
+        for pk, first in pending.items():
+            _mark_now(pk, first)
+
+    apply.dirty_days = pending
+    apply.done = False
+    transaction.on_commit(apply)
+
+
+def _mark_now(organization_id: int, day: date) -> None:
+    from smarketing.tenancy.db import tenant_context
+
+    try:
+        with tenant_context(organization_id):
+            # No condition on ``built_through``: a build running now holds the row
+            # lock; this waits for it and then marks the day (the build may not have
+            # seen the change).
+            RollupState.objects.for_org(Organization(pk=organization_id)).filter(
+                built_through__isnull=False
+            ).update(dirty_from=Least(Coalesce("dirty_from", Value(day)), Value(day)))
+    except Exception:  # after the commit: the change is written, only slower to show
+        log.exception("Marking the KPI rollups of organization %s dirty failed", organization_id)
 
 
 def rollup_days(organization: Organization, period: Period) -> tuple[date, date] | None:
@@ -447,7 +517,10 @@ def refresh(
     Returns the days built, or None."""
     yesterday = local_today(organization, now=now) - timedelta(days=1)
     state = _lock_state(organization)
-    through = state.built_through if state.version == VERSION else None
+    time_zone = str(org_timezone(organization))
+    through = state.built_through
+    if state.version != VERSION or state.time_zone != time_zone:
+        through = None  # another layout, or days cut in another time zone: rebuild
     if through is not None and through > yesterday:
         through = None  # the clock went back (tests, restored backups): rebuild
     if full or through is None:
@@ -456,17 +529,23 @@ def refresh(
         first = through + timedelta(days=1)
         if days:
             first = min(first, yesterday - timedelta(days=days - 1))
+        if state.dirty_from is not None:
+            first = min(first, state.dirty_from)
     moment = now or timezone.now()
-    if first > yesterday and through == yesterday:
+    if first > yesterday and through == yesterday and state.dirty_from is None:
         return None  # up to date: no write every five minutes
     built = None
     if first <= yesterday:
         build_days(organization, first, yesterday)
         built = (first, yesterday)
+    # Under the row lock: a change marked meanwhile waits for this commit, then marks
+    # its day again, so clearing ``dirty_from`` here loses nothing.
     RollupState.objects.for_org(organization).filter(pk=state.pk).update(
         built_through=yesterday,
         built_at=moment,
         version=VERSION,
+        time_zone=time_zone,
+        dirty_from=None,
         **({"full_at": moment} if full or through is None else {}),
     )
     return built
