@@ -119,7 +119,7 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
                 "-n",
                 name,
                 "-Q",
-                "default,ingest,scoring,sla,reports",
+                ",".join(WORKER_QUEUES),
                 "--pool=solo",
                 "-l",
                 "info",
@@ -150,6 +150,8 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
 # --- Browser tests: headless Chromium (Debian's package) driven by Playwright against
 # the live server. One Playwright session for the whole run; screenshots go to
 # artifacts/screenshots/ (kept by CI).
+
+WORKER_QUEUES = ("default", "ingest", "scoring", "sla", "reports")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -201,14 +203,22 @@ def screenshot(page):
 
 @pytest.fixture
 def celery_worker_process(_celery_worker_session):
-    """The session's worker; at the end of each test its queues are purged and it is
-    left idle, so that flushing the database never races a task still writing."""
+    """The session's worker, consuming only during the tests that ask for it.
+
+    Between them it consumes nothing: the other tests also commit and dispatch tasks
+    (on-commit re-scores, deliveries), and a worker picking those up would write while
+    the test database is flushed (a deadlock with TRUNCATE). At the end of each test
+    its queues are purged, it is left idle, then it stops consuming."""
     import time
 
     worker = _celery_worker_session
+    destination = [worker.name]
+    worker.app.control.purge()
+    for queue in WORKER_QUEUES:
+        worker.app.control.add_consumer(queue, destination=destination, reply=True, timeout=5)
     yield worker
     worker.app.control.purge()
-    inspect = worker.app.control.inspect(destination=[worker.name], timeout=1)
+    inspect = worker.app.control.inspect(destination=destination, timeout=1)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         active = (inspect.active() or {}).get(worker.name)
@@ -216,3 +226,6 @@ def celery_worker_process(_celery_worker_session):
         if not active and not reserved:
             break
         time.sleep(0.2)
+    for queue in WORKER_QUEUES:
+        worker.app.control.cancel_consumer(queue, destination=destination, reply=True, timeout=5)
+    worker.app.control.purge()
