@@ -147,7 +147,12 @@ def attribute(
             credited[None] += 1.0
             deal_count[None] += 1
             continue
-        shares = weights(model, mine, deal_created_at=created_at, mql_at=mql_at.get(lead_id))
+        # The MQL moment of this deal: the lead's first MQL entry, if it came before the
+        # deal was created (a lead that became MQL only later has no MQL touch here).
+        mql = mql_at.get(lead_id)
+        if mql is not None and mql >= created_at:
+            mql = None
+        shares = weights(model, mine, deal_created_at=created_at, mql_at=mql)
         per_key: dict[int, float] = defaultdict(float)
         for (_at, key), share in zip(mine, shares, strict=True):
             per_key[key] += share

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from leads.models import Campaign, Lead
@@ -46,7 +46,9 @@ def target_set(
     grade: str = "",
 ) -> KpiTarget | None:
     """Set the target of one KPI per week or month (for one segment if given); an
-    empty ``value`` removes it. Rates are 0..1 (a value above 1 is read as percent)."""
+    empty ``value`` removes it. Rates and shares are 0..1 (0.75 for 75 %; the settings
+    page converts the percent people type). Two managers saving the same target at
+    once: one row, the last value."""
     require_perm(actor, "dashboards.manage")
     org = actor.organization
     errors = {}
@@ -74,30 +76,30 @@ def target_set(
         rows.delete()
         return None
     number = _decimal(value, "value")
-    if kpi in RATE_KPIS:
-        if number > 1:
-            number = number / 100
-        if number > 1:
-            raise DashboardError(
-                _("A rate is between 0 and 100 %."), fields={"value": [_("0 to 100 %.")]}
-            )
-    target = rows.first()
-    if target is None:
-        return KpiTarget.objects.create(
-            organization=org,
-            kpi=kpi,
-            period_kind=period_kind,
-            source=source,
-            campaign=campaign,
-            owner=owner,
-            grade=grade,
-            value=number,
-            updated_by=getattr(actor, "user", None),
+    if kpi in RATE_KPIS and number > 1:
+        raise DashboardError(
+            _("A rate is between 0 and 1 (0.75 for 75 %)."),
+            fields={"value": [_("A rate between 0 and 1.")]},
         )
-    target.value = number
-    target.updated_by = getattr(actor, "user", None)
-    target.save(update_fields=["value", "updated_by", "updated_at"])
-    return target
+    fields = {"value": number, "updated_by": getattr(actor, "user", None)}
+    keys = {
+        "kpi": kpi,
+        "period_kind": period_kind,
+        "source": source,
+        "campaign": campaign,
+        "owner": owner,
+        "grade": grade,
+    }
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent insert is retried
+                target, _created = KpiTarget.objects.for_org(org).update_or_create(
+                    organization=org, **keys, defaults=fields
+                )
+            return target
+        except IntegrityError:
+            continue  # the other one inserted it: update it now
+    raise DashboardError(_("The target kept changing; try again."), status=409, code="conflict")
 
 
 @transaction.atomic

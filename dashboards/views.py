@@ -921,15 +921,21 @@ def targets(request: HttpRequest, org_slug: str) -> HttpResponse:
         form = TargetForm(request.POST, kpi_choices=choices, value_required=not remove)
         if form.is_valid():
             data = form.cleaned_data
+            value = "" if remove else data["value"]
+            if value != "" and data["kpi"] in RATE_TARGETS:
+                value = value / 100  # typed in percent, stored as 0..1
             try:
                 services.target_set(
                     actor=membership,
                     kpi=data["kpi"],
                     period_kind=data["period_kind"],
-                    value="" if remove else data["value"],
+                    value=value,
                 )
             except services.DashboardError as error:
-                for name, errors in (error.fields or {"value": [error.message]}).items():
+                fields = error.fields or {"value": [error.message]}
+                if data["kpi"] in RATE_TARGETS and "value" in fields:
+                    fields = {**fields, "value": [_("A rate between 0 and 100 %.")]}
+                for name, errors in fields.items():
                     form.add_error(name if name in form.fields else None, errors)
             except permissions.PermissionDenied as error:
                 raise PermissionDenied(str(error)) from error

@@ -9,6 +9,7 @@ Sunday 29 March 2026 in Europe/Paris.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from html import unescape
 
 import pytest
@@ -333,3 +334,21 @@ def test_events_of_another_organization_do_not_count(world, client_for, trio):
         )
     html = client_for(trio.alice).get("/o/alpha/dashboard/" + WEEK).content.decode()
     assert tile(html, "new_leads") == "3"
+
+
+def test_rate_targets_are_typed_in_percent_whatever_their_size(trio, client_for):
+    """0.5 on the page is 0.5 %, never read as a rate of 50 % (issue 6 review)."""
+    client = client_for(trio.alice)
+    response = client.post(
+        "/o/alpha/dashboard/targets/",
+        {"kpi": "sla_rate", "period_kind": "week", "value": "0.5"},
+    )
+    assert response.status_code == 302
+    with tenant_context(trio.alpha.pk):
+        assert KpiTarget.objects.for_org(trio.alpha).get().value == Decimal("0.005")
+    too_much = client.post(
+        "/o/alpha/dashboard/targets/",
+        {"kpi": "sla_rate", "period_kind": "week", "value": "150"},
+    )
+    assert too_much.status_code == 422
+    assert "100" in too_much.content.decode()

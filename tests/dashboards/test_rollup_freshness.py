@@ -234,3 +234,44 @@ def test_cohort_counts_a_jump_past_sql(built):
     )
     cohort = kpis.mql_cohort(org, period)
     assert (cohort.size, cohort.reached_sql) == (1, 1)
+
+
+def test_w_shaped_ignores_an_mql_after_the_deal(built):
+    """The MQL touch of a deal is an MQL entry before the deal was created: a lead that
+    became MQL only afterwards is weighted as if it had none (issue 6 review)."""
+    from dashboards import attribution
+    from leads.models import Campaign
+
+    org, lead, period, now = built
+    campaigns = [
+        Campaign.objects.create(organization=org, key=f"c{i}", name=f"C{i}") for i in range(4)
+    ]
+    for i, campaign in enumerate(campaigns):
+        Event.objects.create(
+            organization=org,
+            lead=lead,
+            type="page_view",
+            occurred_at=now - timedelta(days=6, hours=4 - i),
+            campaign=campaign,
+            external_id=f"w{i}",
+        )
+    Deal.objects.create(
+        organization=org,
+        name="d",
+        amount=Decimal("1000"),
+        status="won",
+        lead=lead,
+        created_at=now - timedelta(days=5),
+        closed_at=now - timedelta(days=1),
+    )
+    LifecycleTransition.objects.create(
+        organization=org, lead=lead, from_stage="lead", to_stage="mql", at=now - timedelta(days=3)
+    )
+    rows = {
+        row.id: row.revenue
+        for row in attribution.attribute(org, period, model="w_shaped", by="campaign")
+    }
+    # No MQL before the deal: the middle touch (index 1 of 4) takes the MQL share, as
+    # with no MQL at all; an MQL after the deal must not move it to the last touch.
+    assert rows[campaigns[0].pk] == rows[campaigns[1].pk] == rows[campaigns[3].pk]
+    assert rows[campaigns[2].pk] < rows[campaigns[0].pk]

@@ -29,9 +29,9 @@ def test_target_set_update_remove(trio):
         again = services.target_set(actor=alice, kpi="mqls", period_kind="week", value="15")
         assert again.pk == target.pk and again.value == Decimal("15")
         rate = services.target_set(
-            actor=alice, kpi="acceptance_rate", period_kind="month", value="80"
+            actor=alice, kpi="acceptance_rate", period_kind="month", value="0.8"
         )
-        assert rate.value == Decimal("0.8")  # percent read as a rate
+        assert rate.value == Decimal("0.8")  # rates are 0..1, the page converts percent
         segment = services.target_set(
             actor=alice, kpi="mqls", period_kind="week", value="5", source="website"
         )
@@ -49,6 +49,8 @@ def test_target_set_update_remove(trio):
         ({"kpi": "mqls", "period_kind": "week", "value": "NaN"}, "value"),
         ({"kpi": "mqls", "period_kind": "week", "value": "x"}, "value"),
         ({"kpi": "sla_rate", "period_kind": "week", "value": "250"}, "value"),
+        # Percent is the page's business: the service reads 0..1 only.
+        ({"kpi": "sla_rate", "period_kind": "week", "value": "75"}, "value"),
         ({"kpi": "mqls", "period_kind": "week", "value": "1", "grade": "Z"}, "grade"),
     ],
 )
