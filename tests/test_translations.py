@@ -26,7 +26,8 @@ PO = ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
 
 # Python %-placeholders (named or not) and str.format fields, as gettext's python-format.
-PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]|\{[^{}]*\}")
+# No space flag: "40% first touch" / "40 % au premier" are prose, not "% f" / "% a".
+PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0+]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]|\{[^{}]*\}")
 # The HTML a few messages carry; <name> in "custom:<name>" is text, not a tag.
 TAG = re.compile(r"</?(?:a|strong|em|code|b|i|br|span)\b[^>]*>")
 
