@@ -327,7 +327,7 @@ def connection_update(
     old_base = (connection.settings or {}).get("base_url") or connector.default_base_url
     new_base = new_settings.get("base_url") or connector.default_base_url
     previous = _previous_credentials(connection)
-    stored, hints, _generated = _clean_credentials(
+    stored, hints, generated = _clean_credentials(
         connector,
         credentials or {},
         previous,
@@ -336,6 +336,7 @@ def connection_update(
     credentials_changed = stored != previous
     base_changed = (old_base or "").rstrip("/") != (new_base or "").rstrip("/")
     connection.set_credentials(stored)
+    connection.generated_secrets = generated  # shown once by the page
     connection.credential_hints = hints
     connection.name = (name or "").strip()[:100] or connection.name
     connection.settings = new_settings

@@ -138,18 +138,9 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
                         % {"name": connection.name},
                     )
                     services.connection_sync_now(actor=actor, connection=connection)
-                    generated = getattr(connection, "generated_secrets", None) or {}
-                    if generated.get("webhook_token"):
-                        # Shown once: the full URL with its generated token.
-                        hook_url = (
-                            _webhook_url(request, connection)
-                            + "?"
-                            + urlencode({"token": generated["webhook_token"]})
-                        )
-                        context = _ctx(
-                            connection=connection, connector=connector, hook_url=hook_url
-                        )
-                        return _no_store(render(request, "integrations/connect_done.html", context))
+                    shown = _generated_token_page(request, connection, connector)
+                    if shown is not None:
+                        return shown
                     return redirect(
                         "integrations-connection", org_slug=org_slug, connection_id=connection.pk
                     )
@@ -159,6 +150,18 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
         _ctx(connector=connector, form=form),
         status=status,
     )
+
+
+def _generated_token_page(request: HttpRequest, connection, connector) -> HttpResponse | None:
+    """The full webhook URL with a token Smarketing just generated: shown once."""
+    generated = getattr(connection, "generated_secrets", None) or {}
+    if not generated.get("webhook_token"):
+        return None
+    hook_url = (
+        _webhook_url(request, connection) + "?" + urlencode({"token": generated["webhook_token"]})
+    )
+    context = _ctx(connection=connection, connector=connector, hook_url=hook_url)
+    return _no_store(render(request, "integrations/connect_done.html", context))
 
 
 def _webhook_url(request: HttpRequest, connection) -> str:
@@ -187,7 +190,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
             if form.is_valid():
                 with _refusals_as_http():
                     try:
-                        services.connection_update(
+                        connection = services.connection_update(
                             actor=actor,
                             connection=connection,
                             name=form.cleaned_data["name"],
@@ -198,6 +201,9 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
                         _add_errors(form, error)
                     else:
                         messages.success(request, _("Connection saved."))
+                        shown = _generated_token_page(request, connection, connector)
+                        if shown is not None:
+                            return shown
                         return redirect(
                             "integrations-connection",
                             org_slug=org_slug,

@@ -762,3 +762,30 @@ def test_a_sync_that_lost_its_claim_stops_and_leaves_the_new_claim(trio, monkeyp
     sync._release(trio.alpha.pk, connection.pk, other)
     fresh = reload(connection)
     assert fresh.sync_claim_token == "" and fresh.sync_claimed_until is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_generated_on_edit_is_shown_once_too(trio, client_for):
+    connection = connect(
+        trio.alpha,
+        "activecampaign",
+        base_url="https://x.api-us1.com",
+        credentials={"api_key": "k" * 20, "webhook_token": WT},
+    )
+    with tenant_context(trio.alpha.pk):
+        Connection.objects.for_org(trio.alpha).filter(pk=connection.pk).update(
+            credentials_encrypted="gAAAAAB-not-a-fernet-token"
+        )
+    page = client_for(trio.alice)
+    response = page.post(
+        f"/o/{trio.alpha.slug}/settings/integrations/{connection.pk}/",
+        {
+            "name": "AC",
+            "api_key": "n" * 20,
+            "webhook_token": "",
+            "base_url": "https://x.api-us1.com",
+        },
+    )
+    token = reload(connection).credentials["webhook_token"]
+    assert response.status_code == 200 and token != WT
+    assert f"?token={token}" in response.content.decode()
