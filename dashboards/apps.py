@@ -12,8 +12,11 @@ rebuild of the last ``rollups.NIGHTLY_DAYS`` days).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_init, post_save
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # The timestamps each model's rollup facts are dated by.
@@ -24,6 +27,10 @@ DATED_FIELDS = {
     "LifecycleTransition": ("at",),
 }
 _LOADED = "_dashboards_loaded"
+# A row dated this close to now is "now" (like the bulk paths): it costs no query. Only
+# a row dated seconds before local midnight whose transaction commits after the next
+# build would miss its day, until the nightly rebuild.
+RECENT = timedelta(seconds=10)
 
 
 def _remember(sender, instance, **kwargs) -> None:
@@ -57,8 +64,12 @@ def _changed(sender, instance, created=False, deleted=False, **kwargs) -> None:
             moments += [was for m, was in zip(now, loaded, strict=True) if m != was and was]
             moments = [m for m in moments if m is not None]
     _remember(sender, instance)  # a second save compares with this one
-    if moments and instance.organization_id:
-        rollups.mark_dirty(_organization(instance), min(moments))
+    if not moments or not instance.organization_id:
+        return
+    earliest = min(moments)
+    if earliest >= timezone.now() - RECENT:
+        return  # written "now" (most rows): today, read live; no look-up at all
+    rollups.mark_dirty(_organization(instance), earliest)
 
 
 def _deleted(sender, instance, **kwargs) -> None:

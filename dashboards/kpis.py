@@ -697,11 +697,14 @@ def attribution(
 # --- Hot leads ----------------------------------------------------------------------
 
 
-def hot_leads(organization: Organization, limit: int = 10) -> list[Lead]:
-    """The hot leads, newest hot first, then by score (the top of the sales queue)."""
+def hot_leads(
+    organization: Organization, limit: int = 10, *, segment: Segment = ALL_LEADS
+) -> list[Lead]:
+    """The hot leads (of the segment), newest hot first, then by score (the top of the
+    sales queue)."""
     return list(
         Lead.objects.for_org(organization)
-        .filter(hot=True)
+        .filter(segment.lead_q(), hot=True)
         .select_related("owner", "company")
         .order_by("-hot_since", "-score", "-pk")[:limit]
     )

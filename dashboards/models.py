@@ -103,7 +103,9 @@ class KpiTarget(TenantModel):
     def targets_for(cls, organization, period: Period, segment: Segment) -> dict[str, Decimal]:
         """The target of each KPI for ``period`` and exactly ``segment``: a week's or a
         month's target as set; for other lengths, volume targets prorated by days from
-        the monthly target (else the weekly one), rate targets as set."""
+        the monthly target, month by month (10 days of a 31-day month and 5 of a 30-day
+        one are 10/31 + 5/30 of it; else the weekly one by days / 7), rate targets as
+        set."""
         from .kpis import VOLUME_KPIS
 
         rows = cls.objects.for_org(organization).filter(
@@ -123,9 +125,7 @@ class KpiTarget(TenantModel):
             elif kpi not in VOLUME_KPIS:
                 value = by_kind["month"].get(kpi, by_kind["week"].get(kpi))
             elif kpi in by_kind["month"]:
-                first = period.first_day
-                month_days = calendar.monthrange(first.year, first.month)[1]
-                value = by_kind["month"][kpi] * period.days / month_days
+                value = by_kind["month"][kpi] * _months_covered(period)
             else:
                 value = by_kind["week"][kpi] * period.days / 7
             # Rates as written (0.5, not 0.5000), and never in exponent form (60, not 6E+1).
@@ -135,6 +135,22 @@ class KpiTarget(TenantModel):
                 else Decimal(f"{value.normalize():f}")
             )
         return out
+
+
+def _months_covered(period: Period) -> Decimal:
+    """How many months the period's days make, each day counted as a fraction of its
+    own month."""
+    from datetime import timedelta
+
+    total = Decimal(0)
+    day, last = period.first_day, period.last_day
+    while day <= last:
+        month_days = calendar.monthrange(day.year, day.month)[1]
+        month_last = day.replace(day=month_days)
+        days = (min(month_last, last) - day).days + 1
+        total += Decimal(days) / Decimal(month_days)
+        day = month_last + timedelta(days=1)
+    return total
 
 
 class DailyKpi(TenantModel):

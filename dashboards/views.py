@@ -416,12 +416,19 @@ class Board:
 
     @cached_property
     def hot_leads(self) -> list[Lead]:
-        return kpis.hot_leads(self.organization, limit=HOT_LEADS)
+        return kpis.hot_leads(self.organization, limit=HOT_LEADS, segment=self.filters.segment)
 
     @cached_property
     def at_risk(self) -> list[Any]:
         from sla import selectors as sla
 
+        owner_id = self.filters.segment.owner_id
+        if owner_id:  # the owner is a clock's own attribute: the one segment clocks take
+            return list(
+                sla.clocks(self.organization, owner_id=owner_id)
+                .filter(status__in=sla.OPEN)
+                .order_by("due_at", "pk")[:CLOCKS]
+            )
         return sla.at_risk_clocks(self.organization, now=self.now, limit=CLOCKS)
 
     @cached_property
@@ -429,6 +436,13 @@ class Board:
         from sla import selectors as sla
 
         period = self.filters.period
+        owner_id = self.filters.segment.owner_id
+        if owner_id:
+            return list(
+                sla.clocks(self.organization, status="breached", owner_id=owner_id)
+                .filter(due_at__gte=period.start, due_at__lt=period.end)
+                .order_by("-due_at", "-pk")[:CLOCKS]
+            )
         return sla.breached_clocks(
             self.organization, start=period.start, end=period.end, limit=CLOCKS
         )

@@ -177,6 +177,8 @@ def test_report_previous_targets_deltas(world):
         )
         data = kpis.report(org, week(world))
         custom = kpis.report(org, period_from_dates(org, date(2026, 3, 1), date(2026, 3, 10)))
+        # 28 February … 5 March: 1/28 of February's target and 5/31 of March's.
+        across = kpis.report(org, period_from_dates(org, date(2026, 2, 28), date(2026, 3, 5)))
     assert data["period"]["kind"] == "week"
     assert data["previous_period"]["from"] == "2026-03-16"
     assert data["previous_period"]["to"] == "2026-03-23"
@@ -189,6 +191,7 @@ def test_report_previous_targets_deltas(world):
     assert data["deltas"]["mqls"]["change"] == 4.0 and data["deltas"]["mqls"]["ratio"] is None
     assert data["deltas"]["acceptance_rate"] is None  # nothing decided the week before
     assert custom["targets"]["mqls"] == "10.00"  # 31 a month, prorated to 10 days
+    assert across["targets"]["mqls"] == "6.11"  # 31 x (1/28 + 5/31), not 31 x 6/28
 
 
 # --- Funnel -------------------------------------------------------------------------

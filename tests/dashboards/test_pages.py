@@ -352,3 +352,26 @@ def test_rate_targets_are_typed_in_percent_whatever_their_size(trio, client_for)
     )
     assert too_much.status_code == 422
     assert "100" in too_much.content.decode()
+
+
+def test_hot_leads_panel_honours_the_owner_segment(trio, client_for):
+    from django.utils import timezone
+
+    from leads.models import Lead
+
+    with tenant_context(trio.alpha.pk):
+        for email, owner in (("mine@x.test", trio.bob), ("theirs@x.test", trio.alice)):
+            Lead.objects.create(
+                organization=trio.alpha,
+                email=email,
+                owner=owner,
+                hot=True,
+                hot_since=timezone.now(),
+            )
+    client = client_for(trio.alice)
+    everyone = client.get("/o/alpha/dashboard/panel/hot-leads/").content.decode()
+    assert "mine@x.test" in everyone and "theirs@x.test" in everyone
+    bobs = client.get(f"/o/alpha/dashboard/panel/hot-leads/?owner={trio.bob.pk}").content.decode()
+    assert "mine@x.test" in bobs and "theirs@x.test" not in bobs
+    sla = client.get(f"/o/alpha/dashboard/panel/sla/?owner={trio.bob.pk}")
+    assert sla.status_code == 200

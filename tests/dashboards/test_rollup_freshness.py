@@ -275,3 +275,30 @@ def test_w_shaped_ignores_an_mql_after_the_deal(built):
     # with no MQL at all; an MQL after the deal must not move it to the last touch.
     assert rows[campaigns[0].pk] == rows[campaigns[1].pk] == rows[campaigns[3].pk]
     assert rows[campaigns[2].pk] < rows[campaigns[0].pk]
+
+
+def test_a_closed_periods_spend_is_stable_for_a_campaign_with_an_end(trio, as_org):
+    """A campaign with an end date spreads its spend over a fixed span: a closed
+    period's spend is the same whatever the day it is read (issue 6 review)."""
+    from datetime import date
+
+    import time_machine
+
+    from leads.models import Campaign
+
+    org = trio.alpha
+    with as_org(org):
+        Campaign.objects.create(
+            organization=org,
+            key="fixed",
+            name="Fixed",
+            spend=Decimal("3000"),
+            starts_on=date(2026, 1, 1),
+            ends_on=date(2026, 3, 31),
+        )
+        january = kpis.month_of(org, date(2026, 1, 15))
+        seen = set()
+        for day in ("2026-02-01", "2026-03-15", "2026-06-01"):
+            with time_machine.travel(f"{day}T12:00:00Z", tick=False):
+                seen.add(kpis.spend(org, january))
+        assert seen == {Decimal("1033.33")}  # 3000 x 31 / 90
