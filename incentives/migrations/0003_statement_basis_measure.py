@@ -20,10 +20,14 @@ def fill(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(FILL)
         return
-    Statement = apps.get_model("incentives", "Statement")
-    for row in Statement.objects.filter(basis="").select_related("plan"):
-        row.basis, row.measure = row.plan.basis, row.plan.measure
-        row.save(update_fields=["basis", "measure"])
+    # SQLite (the embedded mode): no row-level security; the historical model has no
+    # ``objects`` (the tenant managers are not used in migrations), so plain SQL.
+    schema_editor.execute(
+        "UPDATE incentives_statement SET "
+        "basis = (SELECT p.basis FROM incentives_bonusplan AS p WHERE p.id = plan_id), "
+        "measure = (SELECT p.measure FROM incentives_bonusplan AS p WHERE p.id = plan_id) "
+        "WHERE basis = ''"
+    )
 
 
 class Migration(migrations.Migration):
