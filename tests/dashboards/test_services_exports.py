@@ -130,3 +130,32 @@ def test_rollup_tasks(world):
     assert tasks.rebuild_recent_rollups() >= 1
     with tenant_context(world.org.pk):
         assert DailyKpi.objects.for_org(world.org).count() == rows
+
+
+def test_target_set_retries_after_a_concurrent_insert(trio, monkeypatch):
+    """The insert hits the unique constraint (another manager's concurrent insert):
+    only the savepoint rolls back, and the second attempt writes the one row (no 500)."""
+    from django.db import IntegrityError
+    from django.db.models.query import QuerySet
+
+    real = QuerySet.update_or_create
+    calls = []
+
+    def racing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            KpiTarget.objects.create(
+                organization=trio.alpha, kpi="mqls", period_kind="week", value=Decimal("3")
+            )
+            raise IntegrityError("kpi_target_unique")
+        return real(self, *args, **kwargs)
+
+    with tenant_context(trio.alpha.pk):
+        monkeypatch.setattr(QuerySet, "update_or_create", racing)
+        target = services.target_set(
+            actor=trio.alice_membership, kpi="mqls", period_kind="week", value="9"
+        )
+        monkeypatch.undo()
+        assert len(calls) == 2
+        assert target.value == Decimal("9")
+        assert KpiTarget.objects.for_org(trio.alpha).count() == 1
