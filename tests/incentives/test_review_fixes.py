@@ -45,7 +45,7 @@ def _close(trio, plan, first_day=NOV, now=AFTER_NOV):
     [("period_kind", "quarter"), ("basis", "sqls"), ("measure", "team")],
 )
 def test_a_closed_plan_refuses_changes_of_meaning(trio, as_org, sales_plan, field, value):
-    with as_org(trio.alpha):
+    with as_org(trio.alpha), translation.override("en"):
         _close(trio, sales_plan)
         with pytest.raises(services.IncentiveError) as refused:
             services.plan_save(

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import IntegrityError
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from integrations import inbound, safe_http, services, webhooks_out
 from integrations.connectors import _normalize as norm
@@ -498,7 +498,7 @@ def test_update_with_undecryptable_credentials_asks_for_them(trio):
 @pytest.mark.django_db(transaction=True)
 def test_check_with_undecryptable_credentials_is_a_message(trio):
     connection = _undecryptable(trio.alpha)
-    with tenant_context(trio.alpha.pk):
+    with tenant_context(trio.alpha.pk), translation.override("en"):
         message = services.connection_check(actor=trio.alice_membership, connection=connection)
     assert "decrypt" in message
     assert reload(connection).status == "error"
