@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import calendar
 import statistics
-import zoneinfo
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -52,13 +51,6 @@ FUNNEL_STAGES = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY,
 FUNNEL_BY = ("", "source", "campaign")
 # A lead's event is a marketing touch unless it is an unsubscription.
 NOT_A_TOUCH = ("unsubscribe",)
-
-
-def org_timezone(organization: Organization) -> tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return timezone.get_default_timezone()
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
@@ -155,7 +147,7 @@ def period_from_dates(
     from the first day's local midnight to the midnight after the last day."""
     if date_to_inclusive < date_from:
         raise ValueError("date_to_inclusive is before date_from")
-    tz = org_timezone(organization)
+    tz = organization.zone
     return Period(
         local_midnight(date_from, tz), local_midnight(date_to_inclusive + timedelta(days=1), tz)
     )
@@ -179,7 +171,7 @@ def last_days(organization: Organization, days: int = 30, *, now: datetime | Non
 
 
 def local_today(organization: Organization, *, now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(org_timezone(organization)).date()
+    return (now or timezone.now()).astimezone(organization.zone).date()
 
 
 @dataclass(frozen=True)
@@ -518,7 +510,7 @@ def spend_by_campaign(organization: Organization, period: Period) -> dict[int, D
     """Each campaign's spend that falls in the period: its spend spread evenly over the
     days it runs (``starts_on`` … ``ends_on``; still running: up to today; no start
     date: from its creation). One query."""
-    tz = org_timezone(organization)
+    tz = organization.zone
     today = local_today(organization)
     out: dict[int, Decimal] = {}
     for pk, spent, starts, ends, created in (

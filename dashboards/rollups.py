@@ -45,7 +45,7 @@ from django.utils import timezone
 from leads.models import Deal, Decision, Event, Lead, LifecycleTransition, Stage
 from smarketing.tenancy.models import Organization
 
-from .kpis import ALL_LEADS, NOT_A_TOUCH, Period, Segment, local_midnight, local_today, org_timezone
+from .kpis import ALL_LEADS, NOT_A_TOUCH, Period, Segment, local_midnight, local_today
 from .models import DailyKpi, RollupState
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def built_through(organization: Organization) -> date | None:
     if row is None:
         return None
     through, dirty_from, version, time_zone = row
-    if through is None or version != VERSION or time_zone != str(org_timezone(organization)):
+    if through is None or version != VERSION or time_zone != str(organization.zone):
         return None
     if dirty_from is not None:
         through = min(through, dirty_from - timedelta(days=1))
@@ -118,7 +118,7 @@ def mark_dirty(organization: Organization, moment: datetime | date | None) -> No
     live). One ``UPDATE`` per transaction and organization, however many rows."""
     if moment is None or organization is None:
         return
-    tz = org_timezone(organization)
+    tz = organization.zone
     day = moment.astimezone(tz).date() if isinstance(moment, datetime) else moment
     if day >= timezone.now().astimezone(tz).date():
         return
@@ -163,7 +163,7 @@ def rollup_days(organization: Organization, period: Period) -> tuple[date, date]
     """The days of the period read from rollups, or None."""
     if not period.is_whole_days:
         return None
-    tz = org_timezone(organization)
+    tz = organization.zone
     if period.start != local_midnight(period.start.astimezone(tz).date(), tz) or (
         period.end != local_midnight(period.end.astimezone(tz).date(), tz)
     ):
@@ -189,7 +189,7 @@ def additive(
     if days is not None:
         first, last = days
         _read_rollups(organization, first, last, segment, counts)
-        live_from = local_midnight(last + timedelta(days=1), org_timezone(organization))
+        live_from = local_midnight(last + timedelta(days=1), organization.zone)
     if live_from < period.end:
         live(organization, live_from, period.end, segment, counts, period_start=period.start)
     return counts
@@ -246,7 +246,7 @@ def speed_samples(
             .filter(metric=SAMPLE)
             .values_list("count", flat=True)
         )
-        live_from = local_midnight(last + timedelta(days=1), org_timezone(organization))
+        live_from = local_midnight(last + timedelta(days=1), organization.zone)
     if live_from < period.end:
         out += [
             micros for _at, micros in live_samples(organization, live_from, period.end, segment)
@@ -355,7 +355,7 @@ def _dims(source, campaign_id, owner_id, grade) -> tuple:
 def _build_chunk(organization: Organization, first: date, last: date) -> int:
     org = organization
     _lock_state(org)
-    tz = org_timezone(org)
+    tz = org.zone
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     facts: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
 
@@ -504,7 +504,7 @@ def _history_start(organization: Organization) -> date | None:
     firsts = [moment for moment in firsts if moment is not None]
     if not firsts:
         return None
-    return min(firsts).astimezone(org_timezone(organization)).date()
+    return min(firsts).astimezone(organization.zone).date()
 
 
 @transaction.atomic
@@ -517,7 +517,7 @@ def refresh(
     Returns the days built, or None."""
     yesterday = local_today(organization, now=now) - timedelta(days=1)
     state = _lock_state(organization)
-    time_zone = str(org_timezone(organization))
+    time_zone = str(organization.zone)
     through = state.built_through
     if state.version != VERSION or state.time_zone != time_zone:
         through = None  # another layout, or days cut in another time zone: rebuild

@@ -1,6 +1,5 @@
 """SLA figures for the KPI layer, from ``sla.selectors`` (the SLA app owns their
-meaning, SPEC.md §3). Kept in one place so the KPI layer does not break while the SLA
-app is young: without its selectors the figures are simply absent."""
+meaning, SPEC.md §3), turned into the KPI layer's plain dicts in one place."""
 
 from __future__ import annotations
 
@@ -15,20 +14,11 @@ if TYPE_CHECKING:
     from .kpis import Period, Segment
 
 
-def _selectors():
-    try:
-        from sla import selectors
-    except ImportError:  # the SLA app has no selectors yet
-        return None
-    return selectors
-
-
 def compliance(organization: Organization, period: Period, segment: Segment) -> dict | None:
     """Compliance of the clocks due in the period (``None`` for a segment the clocks
     cannot be narrowed to: only the owner is a clock's own attribute)."""
-    selectors = _selectors()
-    if selectors is None or not hasattr(selectors, "compliance"):
-        return None
+    from sla import selectors
+
     if segment.source or segment.campaign_id or segment.grade:
         return None
     value = selectors.compliance(
@@ -39,9 +29,8 @@ def compliance(organization: Organization, period: Period, segment: Segment) -> 
 
 def pacing(organization: Organization, period: Period) -> list[dict[str, Any]]:
     """Each marketing commitment paced at the end of the period (now if it is ongoing)."""
-    selectors = _selectors()
-    if selectors is None or not hasattr(selectors, "pacing"):
-        return []
+    from sla import selectors
+
     at = min(timezone.now(), period.end - timedelta(microseconds=1))
     return [_as_dict(row) for row in selectors.pacing(organization, at=at)]
 

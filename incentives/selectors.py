@@ -193,10 +193,8 @@ class Measurer:
     def _sla(self, owner_id: int | None):
         """The owner's (``None``: the organization's) ``Compliance``, or None when the
         SLA layer is not there or (an owner) no clock of theirs was due."""
-        try:
-            from sla import selectors as sla_selectors
-        except ImportError:  # pragma: no cover - the SLA layer is installed
-            return None
+        from sla import selectors as sla_selectors
+
         if owner_id is None:
             if self._org_compliance is _UNSET:
                 self._org_compliance = sla_selectors.compliance(

@@ -7,7 +7,6 @@ leads or events (the pages are tested with ``django_assert_max_num_queries``).
 
 from __future__ import annotations
 
-import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -23,13 +22,6 @@ from .models import Content, Decision, Lead, LifecycleTransition, RejectReason
 
 DEFAULT_PERIOD_DAYS = 30
 UNCLASSIFIED = "unclassified"  # the content library's filter value for level ""
-
-
-def org_timezone(organization: Organization) -> tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return timezone.get_default_timezone()
 
 
 # --- Periods ------------------------------------------------------------------------
@@ -65,7 +57,7 @@ def period_for(
     now: datetime | None = None,
 ) -> Period:
     """The period asked for; by default the last 30 days, today included."""
-    tz = org_timezone(organization)
+    tz = organization.zone
     today = (now or timezone.now()).astimezone(tz).date()
     last = last or today
     first = first or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)

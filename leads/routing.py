@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -396,25 +395,18 @@ def parse_grades(values: Iterable[str]) -> list[str]:
     return [g for g in GRADES if g in grades]
 
 
-def _zone(organization: Organization) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def away_until_from_date(organization: Organization, day: date | None) -> datetime | None:
     """Away *through* ``day``: until the end of that day in the organization's zone."""
     if day is None:
         return None
-    return datetime.combine(day, time.max, tzinfo=_zone(organization))
+    return datetime.combine(day, time.max, tzinfo=organization.zone)
 
 
 def away_date(organization: Organization, rep: RepRouting, now: datetime) -> date | None:
     """The last day away, as the settings page shows it; None once the rep is back."""
     if not is_away(rep, now):
         return None
-    return rep.away_until.astimezone(_zone(organization)).date()
+    return rep.away_until.astimezone(organization.zone).date()
 
 
 @transaction.atomic

@@ -12,8 +12,7 @@ htmx swaps (see the htmx-config meta tag in base.html).
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -79,18 +78,6 @@ def _refusals_as_http() -> Iterator[None]:
         raise PermissionDenied(str(error)) from error
 
 
-def in_org_timezone(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Dates typed in forms and shown on the page are in the organization's time zone.
-    (Nothing activates it globally yet; a middleware would make this unnecessary.)"""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with timezone.override(reports.org_timezone(request.organization)):  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 def _put_errors(form: django_forms.Form, error: LeadError) -> None:
     """A service's field errors go next to the form's fields (its message is shown
     above the form by the page or the row)."""
@@ -120,7 +107,6 @@ def _default_tab(membership: Membership) -> str:
 
 
 @require_GET
-@in_org_timezone
 def lead_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -228,7 +214,6 @@ def _respond(
 
 
 @require_POST
-@in_org_timezone
 def lead_accept(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -245,7 +230,6 @@ def lead_accept(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
 
 
 @require_POST
-@in_org_timezone
 def lead_reject(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -274,7 +258,6 @@ def lead_reject(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespon
 
 
 @require_POST
-@in_org_timezone
 def lead_activity(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.edit")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -304,7 +287,6 @@ def lead_activity(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResp
 
 
 @require_POST
-@in_org_timezone
 def lead_qualify(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.decide")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -327,7 +309,6 @@ def lead_qualify(request: HttpRequest, org_slug: str, lead_id: int) -> HttpRespo
 
 
 @require_POST
-@in_org_timezone
 def lead_move(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     membership = _require(request, "leads.move_any")
     lead = selectors.get_lead_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -454,7 +435,6 @@ def _lead_context(
 
 
 @require_GET
-@in_org_timezone
 def lead_detail(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     _require(request, "leads.view")
     lead = reports.get_lead_page_for_org(request.organization, lead_id)  # type: ignore[attr-defined]
@@ -505,7 +485,6 @@ def _reason_chart(rows: list[reports.ReasonRow]) -> dict[str, Any] | None:
 
 
 @require_GET
-@in_org_timezone
 def decision_report(request: HttpRequest, org_slug: str) -> HttpResponse:
     _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -547,7 +526,6 @@ def decision_report(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @require_GET
-@in_org_timezone
 def content_library(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = _require(request, "leads.view")
     org = request.organization  # type: ignore[attr-defined]
@@ -574,7 +552,6 @@ def content_library(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@in_org_timezone
 def content_edit(request: HttpRequest, org_slug: str, content_id: int) -> HttpResponse:
     _require(request, "content.manage")
     org = request.organization  # type: ignore[attr-defined]

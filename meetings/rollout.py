@@ -69,11 +69,9 @@ def scoring_approvals(organization: Organization) -> dict[str, ScoringApproval |
 
 def _sla_state(organization: Organization) -> tuple[bool, bool, bool]:
     """(drafted, signed and in force, alerts configured)."""
-    try:
-        from sla import models as sla_models
-        from sla import selectors as sla_selectors
-    except ImportError:
-        return False, False, False
+    from sla import models as sla_models
+    from sla import selectors as sla_selectors
+
     drafted = sla_models.ContractVersion.objects.for_org(organization).exists()
     active = sla_selectors.active_version(organization)
     signed = active is not None and bool(active.marketing_signed_at and active.sales_signed_at)

@@ -189,10 +189,8 @@ def commitment_text(row: dict) -> str:
         return str(row.get("commitment") or "")
     if row.get("commitment_label"):
         return str(row["commitment_label"])
-    try:
-        from sla.models import Trigger
-    except ImportError:  # pragma: no cover - the SLA app is there
-        return str(row.get("commitment_trigger") or "")
+    from sla.models import Trigger
+
     trigger = _choice_label(Trigger, row.get("commitment_trigger"))
     return f"{trigger} → {row.get('commitment_minutes')} min"
 
@@ -201,10 +199,8 @@ def pacing_label(row: dict) -> str:
     """A marketing commitment, as ``MarketingCommitment.__str__`` reads it now."""
     if "label" in row and "metric" not in row:
         return str(row["label"])
-    try:
-        from sla.models import Metric, Period
-    except ImportError:  # pragma: no cover
-        return str(row.get("label") or "")
+    from sla.models import Metric, Period
+
     if row.get("metric") not in Metric.values or row.get("period") not in Period.values:
         return str(row.get("label") or "")
     metric = _choice_label(Metric, row["metric"])

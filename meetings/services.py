@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -57,22 +56,15 @@ class MeetingError(ServiceError):
     pass
 
 
-def _zone(organization: Organization) -> ZoneInfo:
-    try:
-        return ZoneInfo(organization.time_zone)
-    except (KeyError, ValueError):
-        return ZoneInfo("Europe/Paris")
-
-
 def week_start_at(organization: Organization, moment: datetime) -> date:
     """The Monday of the local week ``moment`` falls in."""
-    local = moment.astimezone(_zone(organization)).date()
+    local = moment.astimezone(organization.zone).date()
     return local - timedelta(days=local.weekday())
 
 
 def scheduled_time(organization: Organization, week_start: date) -> datetime:
     """Monday 08:00 local, as an aware datetime (the zone resolves the UTC offset)."""
-    return datetime.combine(week_start, MEETING_HOUR, tzinfo=_zone(organization))
+    return datetime.combine(week_start, MEETING_HOUR, tzinfo=organization.zone)
 
 
 def _user_label(user) -> str:
@@ -95,10 +87,8 @@ def _reviewed_period(organization: Organization, week_start: date):
 
 
 def _breaches(organization: Organization, period) -> list[dict]:
-    try:
-        from sla import selectors as sla_selectors
-    except ImportError:  # the SLA app is not there
-        return []
+    from sla import selectors as sla_selectors
+
     rows = []
     for clock in sla_selectors.breached_clocks(
         organization, start=period.start, end=period.end, limit=BREACHES_SHOWN
@@ -151,10 +141,8 @@ def _rejected_leads(organization: Organization, period) -> list[dict]:
 def _pacing(organization: Organization, period) -> list[dict]:
     """Each marketing commitment paced at the end of the reviewed week (its last
     microsecond), not at the pack's generation (the week that just began)."""
-    try:
-        from sla import selectors as sla_selectors
-    except ImportError:
-        return []
+    from sla import selectors as sla_selectors
+
     rows = []
     for pacing in sla_selectors.pacing(organization, at=period.end - timedelta(microseconds=1)):
         row = pacing.as_dict()
@@ -208,17 +196,12 @@ def build_pack(organization: Organization, *, week_start: date, now: datetime) -
     period = _reviewed_period(organization, week_start)
     report = kpis.report(organization, period)
     next_week = kpis.week_of(organization, week_start)
-    try:
-        from dashboards.models import KpiTarget
+    from dashboards.models import KpiTarget
 
-        next_targets = {
-            name: str(value)
-            for name, value in KpiTarget.targets_for(
-                organization, next_week, kpis.Segment()
-            ).items()
-        }
-    except (ImportError, AttributeError):
-        next_targets = {}
+    next_targets = {
+        name: str(value)
+        for name, value in KpiTarget.targets_for(organization, next_week, kpis.Segment()).items()
+    }
     previous = previous_meeting(organization, week_start)
     return {
         "version": PACK_VERSION,

@@ -406,13 +406,6 @@ class SeriesPoint:
     compliance: Compliance
 
 
-def _zone(organization: Organization) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone or "Europe/Paris")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("Europe/Paris")
-
-
 def _midnight(zone: zoneinfo.ZoneInfo, day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone)
 
@@ -421,7 +414,7 @@ def period_bounds(
     organization: Organization, period: str, at: datetime
 ) -> tuple[datetime, datetime]:
     """The week (Monday 00:00) or month containing ``at``, in the organization's zone."""
-    zone = _zone(organization)
+    zone = organization.zone
     local = at.astimezone(zone).date()
     if period == Period.WEEK:
         first = local - timedelta(days=local.weekday())
@@ -444,7 +437,7 @@ def compliance_series(
     first and last buckets are clipped to the range."""
     if bucket not in ("week", "month"):
         raise ValueError("bucket must be 'week' or 'month'")
-    zone = _zone(organization)
+    zone = organization.zone
     qs = _due_in(organization, start, end, owner_id, commitment_id)
     bounds = []
     cursor = start

@@ -1262,11 +1262,7 @@ def _claim(kind: str, now: datetime, limit: int) -> list[tuple[int, int]]:
 
 
 def _format_due(organization: Organization, moment: datetime) -> str:
-    try:
-        zone = zoneinfo.ZoneInfo(organization.time_zone or "Europe/Paris")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("Europe/Paris")
-    return moment.astimezone(zone).strftime("%d/%m %H:%M")
+    return moment.astimezone(organization.zone).strftime("%d/%m %H:%M")
 
 
 def _lead_name(lead) -> str:

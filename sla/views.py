@@ -21,9 +21,7 @@ the same card with its field errors and status 422 (swapped, see base.html).
 from __future__ import annotations
 
 import contextlib
-import functools
-import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -85,10 +83,6 @@ def _require(request: HttpRequest, perm: str) -> Membership:
     return membership
 
 
-def _error_type() -> type[Exception]:
-    return getattr(services, "SlaError", ValueError)
-
-
 @contextlib.contextmanager
 def _refusals_as_http() -> Iterator[None]:
     """A service saying "your role may not" is a 403 (the view checked already)."""
@@ -96,24 +90,6 @@ def _refusals_as_http() -> Iterator[None]:
         yield
     except permissions.PermissionDenied as error:
         raise PermissionDenied(str(error)) from error
-
-
-def _zone(organization) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(organization.time_zone or "Europe/Paris")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("Europe/Paris")
-
-
-def in_org_timezone(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Dates on the page are in the organization's time zone."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with timezone.override(_zone(request.organization)):  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _version_url(request: HttpRequest, version: ContractVersion) -> str:
@@ -408,7 +384,6 @@ class SalesRow:
 
 
 @require_GET
-@in_org_timezone
 def home(request: HttpRequest, org_slug: str) -> HttpResponse:
     membership = _require(request, VIEW)
     org = request.organization  # type: ignore[attr-defined]
@@ -487,7 +462,7 @@ def draft_discard(request: HttpRequest, org_slug: str, version_id: int) -> HttpR
     try:
         with _refusals_as_http():
             services.draft_discard(actor=actor, version=version)
-    except _error_type() as error:
+    except services.SlaError as error:
         messages.error(request, str(getattr(error, "message", "") or error))
         return redirect(_version_url(request, version))
     messages.success(request, _("Draft v%(v)s discarded.") % {"v": version.number})
@@ -609,7 +584,6 @@ def _version(request: HttpRequest, version_id) -> ContractVersion:
 
 
 @require_GET
-@in_org_timezone
 def version_page(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     _require(request, VIEW)
     version = _version(request, version_id)
@@ -626,7 +600,7 @@ def _bound_post(request: HttpRequest, form, service, *, card: str, version: Cont
     try:
         with _refusals_as_http():
             result = service(form.to_service())
-    except _error_type() as error:
+    except services.SlaError as error:
         if getattr(error, "status", 400) == 404:
             raise Http404 from error
         put_errors(form, error, getattr(form, "ERROR_FIELDS", None))
@@ -656,7 +630,6 @@ def _refused(
 
 
 @require_POST
-@in_org_timezone
 def terms_update(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     version = _version(request, version_id)
@@ -676,7 +649,6 @@ def terms_update(request: HttpRequest, org_slug: str, version_id: int) -> HttpRe
 
 
 @require_POST
-@in_org_timezone
 def marketing_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     version = _version(request, version_id)
@@ -693,7 +665,6 @@ def marketing_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpR
 
 
 @require_http_methods(["GET", "POST"])
-@in_org_timezone
 def marketing_edit(request: HttpRequest, org_slug: str, commitment_id: int) -> HttpResponse:
     """GET: the card with this commitment's form open. POST: save it."""
     actor = _require(request, MANAGE)
@@ -719,7 +690,6 @@ def marketing_edit(request: HttpRequest, org_slug: str, commitment_id: int) -> H
 
 
 @require_POST
-@in_org_timezone
 def marketing_delete(request: HttpRequest, org_slug: str, commitment_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     org = request.organization  # type: ignore[attr-defined]
@@ -728,7 +698,7 @@ def marketing_delete(request: HttpRequest, org_slug: str, commitment_id: int) ->
     try:
         with _refusals_as_http():
             services.marketing_commitment_remove(actor=actor, commitment=commitment)
-    except _error_type() as error:
+    except services.SlaError as error:
         return _refused(request, version, "marketing-card", error)
     return _saved(request, version, "marketing-card", _("Marketing commitment removed."))
 
@@ -737,7 +707,6 @@ def marketing_delete(request: HttpRequest, org_slug: str, commitment_id: int) ->
 
 
 @require_POST
-@in_org_timezone
 def sales_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     version = _version(request, version_id)
@@ -754,7 +723,6 @@ def sales_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
-@in_org_timezone
 def sales_edit(request: HttpRequest, org_slug: str, commitment_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     org = request.organization  # type: ignore[attr-defined]
@@ -779,7 +747,6 @@ def sales_edit(request: HttpRequest, org_slug: str, commitment_id: int) -> HttpR
 
 
 @require_POST
-@in_org_timezone
 def sales_delete(request: HttpRequest, org_slug: str, commitment_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     org = request.organization  # type: ignore[attr-defined]
@@ -788,7 +755,7 @@ def sales_delete(request: HttpRequest, org_slug: str, commitment_id: int) -> Htt
     try:
         with _refusals_as_http():
             services.sales_commitment_remove(actor=actor, commitment=commitment)
-    except _error_type() as error:
+    except services.SlaError as error:
         return _refused(request, version, "sales-card", error)
     return _saved(request, version, "sales-card", _("Sales commitment removed."))
 
@@ -805,7 +772,6 @@ def _editable_draft(request: HttpRequest, version_id) -> ContractVersion:
 
 
 @require_POST
-@in_org_timezone
 def calendar_update(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     version = _editable_draft(request, version_id)
@@ -822,7 +788,6 @@ def calendar_update(request: HttpRequest, org_slug: str, version_id: int) -> Htt
 
 
 @require_POST
-@in_org_timezone
 def holiday_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     actor = _require(request, MANAGE)
     version = _editable_draft(request, version_id)
@@ -839,7 +804,6 @@ def holiday_add(request: HttpRequest, org_slug: str, version_id: int) -> HttpRes
 
 
 @require_POST
-@in_org_timezone
 def holiday_delete(request: HttpRequest, org_slug: str, version_id: int, day: str) -> HttpResponse:
     """Remove the draft's holiday of ``day`` (``YYYY-MM-DD``; another string: 404)."""
     actor = _require(request, MANAGE)
@@ -853,7 +817,7 @@ def holiday_delete(request: HttpRequest, org_slug: str, version_id: int, day: st
     try:
         with _refusals_as_http():
             services.holiday_remove(actor=actor, version=version, day=when)
-    except _error_type() as error:
+    except services.SlaError as error:
         if getattr(error, "status", 400) == 404:
             raise Http404 from error
         return _refused(request, version, "calendar-card", error)
@@ -861,7 +825,6 @@ def holiday_delete(request: HttpRequest, org_slug: str, version_id: int, day: st
 
 
 @require_POST
-@in_org_timezone
 def holidays_prefill(request: HttpRequest, org_slug: str, version_id: int) -> HttpResponse:
     """Add France's public holidays of this year and the next (the ``holidays`` package)."""
     actor = _require(request, MANAGE)
@@ -873,7 +836,7 @@ def holidays_prefill(request: HttpRequest, org_slug: str, version_id: int) -> Ht
             added = services.holidays_add_public(
                 actor=actor, version=version, country="FR", years=[year, year + 1]
             )
-    except _error_type() as error:
+    except services.SlaError as error:
         return _refused(request, version, "calendar-card", error)
     count = added
     message = ngettext(
@@ -886,7 +849,6 @@ def holidays_prefill(request: HttpRequest, org_slug: str, version_id: int) -> Ht
 
 
 @require_http_methods(["GET", "POST"])
-@in_org_timezone
 def sign(request: HttpRequest, org_slug: str, version_id: int, side: str) -> HttpResponse:
     """GET: the exact text being signed and what signing means (the confirmation step).
     POST: sign it — refused if the terms changed since the page showed them."""
@@ -917,7 +879,7 @@ def sign(request: HttpRequest, org_slug: str, version_id: int, side: str) -> Htt
                     side=side,
                     expected_hash=form.cleaned_data["terms_hash"],
                 )
-            except _error_type() as refusal:
+            except services.SlaError as refusal:
                 if refusal.status == 404:
                     raise Http404 from refusal
                 if refusal.status == 403:
@@ -965,7 +927,6 @@ class HistoryRow:
 
 
 @require_GET
-@in_org_timezone
 def history(request: HttpRequest, org_slug: str) -> HttpResponse:
     _require(request, VIEW)
     org = request.organization  # type: ignore[attr-defined]
@@ -995,7 +956,6 @@ def history(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @require_GET
-@in_org_timezone
 def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
     """``?period=week|month&at=YYYY-MM-DD&owner=<id>``: the period containing ``at``
     (this one by default); ``owner`` narrows the commitments and the chart to a rep."""
@@ -1010,7 +970,7 @@ def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
     data = form.cleaned_data
     period = data.get("period") or "week"
     now = timezone.now()
-    zone = _zone(org)
+    zone = org.zone
     at = datetime.combine(data["at"], datetime.min.time(), tzinfo=zone) if data.get("at") else now
     start, end = selectors.period_bounds(org, period, at)
     owner_id = data.get("owner")
@@ -1063,7 +1023,6 @@ def compliance(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @require_GET
-@in_org_timezone
 def lead_clock(request: HttpRequest, org_slug: str, lead_id: int) -> HttpResponse:
     _require(request, VIEW)
     org = request.organization  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ explicit system context.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
@@ -30,10 +29,7 @@ LAST_ORG_SESSION_KEY = "smarketing_last_org"
 
 def activate_organization_timezone(org: Organization) -> None:
     """Dates on the organization's pages read in its own time zone (SPEC.md §4)."""
-    try:
-        timezone.activate(zoneinfo.ZoneInfo(org.time_zone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        timezone.deactivate()
+    timezone.activate(org.zone)
 
 
 class TenantMiddleware:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
+from datetime import tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -124,6 +126,15 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> tzinfo:
+        """The organization's time zone: its local days, weeks and working hours. A name
+        the zone database does not know falls back to the platform's (settings)."""
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return timezone.get_default_timezone()
 
 
 class Membership(TenantModel):
