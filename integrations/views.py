@@ -8,9 +8,7 @@ them (no-store); credentials are never shown again (masked hints).
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -21,8 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from smarketing.errors import ServiceError
-from smarketing.tenancy import permissions
+from smarketing.tenancy.edge import add_service_errors, no_store, refusals_as_http
 from smarketing.tenancy.permissions import has_perm
 
 from . import services, webhooks_out
@@ -43,34 +40,6 @@ def _require(request: HttpRequest, perm: str):
     if not has_perm(membership, perm):
         raise PermissionDenied(perm)
     return membership
-
-
-@contextlib.contextmanager
-def _refusals_as_http() -> Iterator[None]:
-    try:
-        yield
-    except permissions.PermissionDenied as error:
-        raise PermissionDenied(str(error)) from error
-    except ServiceError as error:
-        if error.status == 404:
-            raise Http404(error.message) from error
-        if error.status == 403:
-            raise PermissionDenied(error.message) from error
-        raise
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _add_errors(form, error: ServiceError) -> None:
-    if not error.fields:
-        form.add_error(None, error.message)
-    for field, field_errors in error.fields.items():
-        target = field if field in form.fields else None
-        for message in field_errors if isinstance(field_errors, list) else [str(field_errors)]:
-            form.add_error(target, message)
 
 
 def _delay_label(delay) -> str:
@@ -120,7 +89,7 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            with _refusals_as_http():
+            with refusals_as_http():
                 try:
                     connection = services.connection_create(
                         actor=actor,
@@ -130,7 +99,7 @@ def connect(request: HttpRequest, org_slug: str, vendor: str) -> HttpResponse:
                         settings=settings_from(form, connector),
                     )
                 except services.IntegrationError as error:
-                    _add_errors(form, error)
+                    add_service_errors(form, error)
                 else:
                     messages.success(
                         request,
@@ -161,7 +130,7 @@ def _generated_token_page(request: HttpRequest, connection, connector) -> HttpRe
         _webhook_url(request, connection) + "?" + urlencode({"token": generated["webhook_token"]})
     )
     context = _ctx(connection=connection, connector=connector, hook_url=hook_url)
-    return _no_store(render(request, "integrations/connect_done.html", context))
+    return no_store(render(request, "integrations/connect_done.html", context))
 
 
 def _webhook_url(request: HttpRequest, connection) -> str:
@@ -188,7 +157,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
         if request.method == "POST":
             status = 400
             if form.is_valid():
-                with _refusals_as_http():
+                with refusals_as_http():
                     try:
                         connection = services.connection_update(
                             actor=actor,
@@ -198,7 +167,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
                             settings=settings_from(form, connector),
                         )
                     except services.IntegrationError as error:
-                        _add_errors(form, error)
+                        add_service_errors(form, error)
                     else:
                         messages.success(request, _("Connection saved."))
                         shown = _generated_token_page(request, connection, connector)
@@ -232,7 +201,7 @@ def connection_detail(request: HttpRequest, org_slug: str, connection_id: int) -
 def connection_sync(request: HttpRequest, org_slug: str, connection_id: int) -> HttpResponse:
     actor = _require(request, "integrations.manage")
     connection = services.get_connection_for_org(request.organization, connection_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         try:
             services.connection_sync_now(actor=actor, connection=connection)
         except services.IntegrationError as error:
@@ -248,7 +217,7 @@ def connection_check(request: HttpRequest, org_slug: str, connection_id: int) ->
     connection = services.get_connection_for_org(request.organization, connection_id)  # type: ignore[attr-defined]
     if connection.connector is None:
         raise Http404
-    with _refusals_as_http():
+    with refusals_as_http():
         error = services.connection_check(actor=actor, connection=connection)
     if error:
         messages.error(request, _("The test call failed: %(error)s") % {"error": error})
@@ -262,7 +231,7 @@ def connection_enabled(request: HttpRequest, org_slug: str, connection_id: int) 
     actor = _require(request, "integrations.manage")
     connection = services.get_connection_for_org(request.organization, connection_id)  # type: ignore[attr-defined]
     enabled = request.POST.get("enabled") == "1"
-    with _refusals_as_http():
+    with refusals_as_http():
         services.connection_set_enabled(actor=actor, connection=connection, enabled=enabled)
     if enabled:
         messages.success(request, _("%(name)s syncs again.") % {"name": connection.name})
@@ -280,7 +249,7 @@ def connection_disconnect(request: HttpRequest, org_slug: str, connection_id: in
     actor = _require(request, "integrations.manage")
     connection = services.get_connection_for_org(request.organization, connection_id)  # type: ignore[attr-defined]
     name = connection.name
-    with _refusals_as_http():
+    with refusals_as_http():
         services.connection_delete(actor=actor, connection=connection)
     messages.success(
         request,
@@ -300,13 +269,13 @@ def connection_mapping(request: HttpRequest, org_slug: str, connection_id: int) 
     if request.method == "POST":
         form = FieldMappingForm(request.POST)
         if form.is_valid():
-            with _refusals_as_http():
+            with refusals_as_http():
                 try:
                     services.connection_set_mapping(
                         actor=actor, connection=connection, mapping=form.cleaned_data["mapping"]
                     )
                 except services.IntegrationError as error:
-                    _add_errors(form, error)
+                    add_service_errors(form, error)
                 else:
                     messages.success(request, _("Field mapping saved: the next sync uses it."))
                     return redirect(
@@ -365,16 +334,16 @@ def webhooks(request: HttpRequest, org_slug: str) -> HttpResponse:
         return _webhooks_page(request)
     form = WebhookSubscriptionForm(request.POST)
     if form.is_valid():
-        with _refusals_as_http():
+        with refusals_as_http():
             try:
                 subscription, secret = webhooks_out.subscription_create(
                     actor=actor, **form.cleaned_data
                 )
             except webhooks_out.WebhookError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 context = _ctx(subscription=subscription, secret=secret, created=True)
-                return _no_store(render(request, "integrations/webhook_secret.html", context))
+                return no_store(render(request, "integrations/webhook_secret.html", context))
     return _webhooks_page(request, form=form, status=400)
 
 
@@ -388,13 +357,13 @@ def webhook_detail(request: HttpRequest, org_slug: str, subscription_id: int) ->
         form = WebhookSubscriptionForm(request.POST)
         status = 400
         if form.is_valid():
-            with _refusals_as_http():
+            with refusals_as_http():
                 try:
                     webhooks_out.subscription_update(
                         actor=actor, subscription=subscription, **form.cleaned_data
                     )
                 except webhooks_out.WebhookError as error:
-                    _add_errors(form, error)
+                    add_service_errors(form, error)
                 else:
                     messages.success(request, _("Webhook saved."))
                     return redirect(
@@ -426,10 +395,10 @@ def webhook_detail(request: HttpRequest, org_slug: str, subscription_id: int) ->
 def webhook_rotate(request: HttpRequest, org_slug: str, subscription_id: int) -> HttpResponse:
     actor = _require(request, "webhooks.manage")
     subscription = webhooks_out.get_subscription_for_org(request.organization, subscription_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         secret = webhooks_out.subscription_rotate_secret(actor=actor, subscription=subscription)
     context = _ctx(subscription=subscription, secret=secret, created=False)
-    return _no_store(render(request, "integrations/webhook_secret.html", context))
+    return no_store(render(request, "integrations/webhook_secret.html", context))
 
 
 @require_POST
@@ -437,7 +406,7 @@ def webhook_active(request: HttpRequest, org_slug: str, subscription_id: int) ->
     actor = _require(request, "webhooks.manage")
     subscription = webhooks_out.get_subscription_for_org(request.organization, subscription_id)  # type: ignore[attr-defined]
     active = request.POST.get("active") == "1"
-    with _refusals_as_http():
+    with refusals_as_http():
         webhooks_out.subscription_set_active(actor=actor, subscription=subscription, active=active)
     if active:
         messages.success(request, _("Webhook re-enabled: pending messages are sent again."))
@@ -450,7 +419,7 @@ def webhook_active(request: HttpRequest, org_slug: str, subscription_id: int) ->
 def webhook_delete(request: HttpRequest, org_slug: str, subscription_id: int) -> HttpResponse:
     actor = _require(request, "webhooks.manage")
     subscription = webhooks_out.get_subscription_for_org(request.organization, subscription_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         webhooks_out.subscription_delete(actor=actor, subscription=subscription)
     messages.success(request, _("Webhook deleted."))
     return redirect("integrations-webhooks", org_slug=org_slug)
@@ -460,7 +429,7 @@ def webhook_delete(request: HttpRequest, org_slug: str, subscription_id: int) ->
 def webhook_test(request: HttpRequest, org_slug: str, subscription_id: int) -> HttpResponse:
     actor = _require(request, "webhooks.manage")
     subscription = webhooks_out.get_subscription_for_org(request.organization, subscription_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         webhooks_out.send_test(actor=actor, subscription=subscription)
     messages.success(request, _("Test message queued: see the delivery log below."))
     return redirect("integrations-webhook", org_slug=org_slug, subscription_id=subscription.pk)
@@ -470,7 +439,7 @@ def webhook_test(request: HttpRequest, org_slug: str, subscription_id: int) -> H
 def delivery_redeliver(request: HttpRequest, org_slug: str, delivery_id: int) -> HttpResponse:
     actor = _require(request, "webhooks.manage")
     delivery = webhooks_out.get_delivery_for_org(request.organization, delivery_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         webhooks_out.delivery_redeliver(actor=actor, delivery=delivery)
     messages.success(request, _("Message %(id)s queued again.") % {"id": delivery.message_id})
     return redirect(

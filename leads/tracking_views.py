@@ -8,20 +8,17 @@ secret, and a rotated secret, are shown once on the response to the POST (no-sto
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from smarketing.errors import ServiceError
-from smarketing.tenancy import permissions
+from smarketing.tenancy.edge import add_service_errors, no_store, refusals_as_http
 from smarketing.tenancy.permissions import has_perm
 
 from . import hooks, tracker
@@ -51,34 +48,6 @@ def _require(request: HttpRequest):
     if not has_perm(membership, "tracking.manage"):
         raise PermissionDenied("tracking.manage")
     return membership
-
-
-@contextlib.contextmanager
-def _refusals_as_http() -> Iterator[None]:
-    try:
-        yield
-    except permissions.PermissionDenied as error:
-        raise PermissionDenied(str(error)) from error
-    except ServiceError as error:
-        if error.status == 404:
-            raise Http404(error.message) from error
-        if error.status == 403:
-            raise PermissionDenied(error.message) from error
-        raise
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _add_errors(form, error: ServiceError) -> None:
-    if not error.fields:
-        form.add_error(None, error.message)
-    for field, field_errors in error.fields.items():
-        target = field if field in form.fields else None
-        for message in field_errors if isinstance(field_errors, list) else [str(field_errors)]:
-            form.add_error(target, message)
 
 
 def _script_url(request: HttpRequest, public_key: str) -> str:
@@ -123,13 +92,13 @@ def tracking_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = TrackingSettingsForm(request.POST)
     if form.is_valid():
         tracking = tracker.tracking_settings_for(organization=request.organization)  # type: ignore[attr-defined]
-        with _refusals_as_http():
+        with refusals_as_http():
             try:
                 tracker.tracking_settings_update(
                     actor=actor, tracking=tracking, **form.cleaned_data
                 )
             except tracker.TrackerError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("Tracker settings saved."))
                 return redirect("tracking-settings", org_slug=org_slug)
@@ -140,7 +109,7 @@ def tracking_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
 def tracking_rotate_key(request: HttpRequest, org_slug: str) -> HttpResponse:
     actor = _require(request)
     tracking = tracker.tracking_settings_for(organization=request.organization)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         tracker.tracking_key_rotate(actor=actor, tracking=tracking)
     messages.success(
         request, _("New public key. Update the snippet on your sites: the old one stopped working.")
@@ -153,17 +122,17 @@ def webhook_create(request: HttpRequest, org_slug: str) -> HttpResponse:
     actor = _require(request)
     form = WebhookEndpointCreateForm(request.POST)
     if form.is_valid():
-        with _refusals_as_http():
+        with refusals_as_http():
             try:
                 endpoint, token, secret = hooks.webhook_endpoint_create(
                     actor=actor, **form.cleaned_data
                 )
             except hooks.HookError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 url = request.build_absolute_uri(reverse("hook-receive", kwargs={"token": token}))
                 context = {"endpoint": endpoint, "url": url, "secret": secret, "created": True}
-                return _no_store(render(request, "leads/tracking/webhook_secret.html", context))
+                return no_store(render(request, "leads/tracking/webhook_secret.html", context))
     return _settings_page(request, create_form=form, status=400)
 
 
@@ -205,11 +174,11 @@ def webhook_detail(request: HttpRequest, org_slug: str, endpoint_id: int) -> Htt
         return _webhook_page(request, endpoint)
     form = WebhookEndpointForm(request.POST)
     if form.is_valid():
-        with _refusals_as_http():
+        with refusals_as_http():
             try:
                 hooks.webhook_endpoint_update(actor=actor, endpoint=endpoint, **form.cleaned_data)
             except hooks.HookError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("Webhook endpoint saved."))
                 return redirect("tracking-webhook", org_slug=org_slug, endpoint_id=endpoint.pk)
@@ -253,7 +222,7 @@ def webhook_set_active(request: HttpRequest, org_slug: str, endpoint_id: int) ->
     actor = _require(request)
     endpoint = hooks.get_webhook_endpoint_for_org(request.organization, endpoint_id)  # type: ignore[attr-defined]
     active = request.POST.get("active") == "1"
-    with _refusals_as_http():
+    with refusals_as_http():
         hooks.webhook_endpoint_set_active(actor=actor, endpoint=endpoint, active=active)
     if active:
         messages.success(request, _("%(name)s receives webhooks again.") % {"name": endpoint.name})
@@ -269,7 +238,7 @@ def webhook_set_active(request: HttpRequest, org_slug: str, endpoint_id: int) ->
 def webhook_rotate_secret(request: HttpRequest, org_slug: str, endpoint_id: int) -> HttpResponse:
     actor = _require(request)
     endpoint = hooks.get_webhook_endpoint_for_org(request.organization, endpoint_id)  # type: ignore[attr-defined]
-    with _refusals_as_http():
+    with refusals_as_http():
         secret = hooks.webhook_secret_rotate(actor=actor, endpoint=endpoint)
     context = {"endpoint": endpoint, "secret": secret, "created": False}
-    return _no_store(render(request, "leads/tracking/webhook_secret.html", context))
+    return no_store(render(request, "leads/tracking/webhook_secret.html", context))

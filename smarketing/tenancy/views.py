@@ -8,18 +8,17 @@ service → respond. Services check permissions too; their refusals map to 403 h
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import permissions, selectors, services
+from . import selectors, services
+from .edge import no_store, refusals_as_http
 from .forms import ApiKeyForm, InvitationForm, KioskTokenForm, OrganizationSettingsForm, RoleForm
 from .models import ApiKey, Membership
 from .permissions import Role, assignable_roles, has_perm
@@ -35,28 +34,6 @@ def _require(request: HttpRequest, perm: str) -> Membership:
     if not has_perm(membership, perm):
         raise PermissionDenied(perm)
     return membership
-
-
-@contextlib.contextmanager
-def _refusals_as_http() -> Iterator[None]:
-    """A service saying "not allowed" is a 403; "no such thing" a 404. Other
-    ``TenancyError``s are left to the view, which shows them next to the form."""
-    try:
-        yield
-    except permissions.PermissionDenied as error:
-        raise PermissionDenied(str(error)) from error
-    except TenancyError as error:
-        if error.status == 403:
-            raise PermissionDenied(error.message) from error
-        if error.status == 404:
-            raise Http404(error.message) from error
-        raise
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    """Pages that show a secret once must not stay in a cache or in history."""
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 # --- Home ---------------------------------------------------------------------------
@@ -129,7 +106,7 @@ def org_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = OrganizationSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            with _refusals_as_http():
+            with refusals_as_http():
                 services.organization_update(actor=membership, **form.cleaned_data)
         except TenancyError as error:
             form.add_error(None, error.message)
@@ -206,7 +183,7 @@ def org_members(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = InvitationForm(request.POST, roles=assignable_roles(actor))
     if form.is_valid():
         try:
-            with _refusals_as_http():
+            with refusals_as_http():
                 invitation = services.invitation_create(
                     actor=actor, email=form.cleaned_data["email"], role=form.cleaned_data["role"]
                 )
@@ -249,7 +226,7 @@ def org_member_role(request: HttpRequest, org_slug: str, membership_id: int) -> 
     if not form.is_valid():
         return _row_response(request, target, error=_("Choose a role from the list."))
     try:
-        with _refusals_as_http():
+        with refusals_as_http():
             services.membership_change_role(
                 actor=actor, target=target, role=form.cleaned_data["role"]
             )
@@ -277,7 +254,7 @@ def org_member_remove(request: HttpRequest, org_slug: str, membership_id: int) -
     if request.method == "GET":
         return render(request, "tenancy/member_remove.html", {"target": target, "is_self": is_self})
     try:
-        with _refusals_as_http():
+        with refusals_as_http():
             services.membership_remove(actor=actor, target=target)
     except TenancyError as error:
         if request.htmx:  # type: ignore[attr-defined]
@@ -308,7 +285,7 @@ def org_invitation_revoke(request: HttpRequest, org_slug: str, invitation_id: in
     actor = _require(request, "members.manage")
     org = request.organization  # type: ignore[attr-defined]
     invitation = selectors.get_invitation_for_org(org, invitation_id)
-    with _refusals_as_http():
+    with refusals_as_http():
         services.invitation_revoke(actor=actor, invitation=invitation)
     if request.htmx:  # type: ignore[attr-defined]
         return HttpResponse("")
@@ -330,13 +307,13 @@ def org_api_keys(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with _refusals_as_http():
+            with refusals_as_http():
                 api_key, secret = services.api_key_create(actor=actor, **form.cleaned_data)
         except TenancyError as error:
             form.add_error(None, error.message)
         else:
             context = {"api_key": api_key, "secret": secret}
-            return _no_store(render(request, "tenancy/api_key_created.html", context))
+            return no_store(render(request, "tenancy/api_key_created.html", context))
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "api_keys": selectors.api_keys(org), "Scope": ApiKey.Scope}
     return render(request, "tenancy/api_keys.html", context, status=status)
@@ -347,7 +324,7 @@ def org_api_key_revoke(request: HttpRequest, org_slug: str, api_key_id: int) -> 
     actor = _require(request, "api_keys.manage")
     org = request.organization  # type: ignore[attr-defined]
     api_key = selectors.get_api_key_for_org(org, api_key_id)
-    with _refusals_as_http():
+    with refusals_as_http():
         services.api_key_revoke(actor=actor, api_key=api_key)
     messages.success(request, _("The key %(name)s is revoked.") % {"name": api_key.name})
     return redirect("org-api-keys", org_slug=org.slug)
@@ -363,7 +340,7 @@ def org_kiosk_tokens(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = KioskTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            with _refusals_as_http():
+            with refusals_as_http():
                 kiosk_token, token = services.kiosk_token_create(
                     actor=actor, name=form.cleaned_data["name"]
                 )
@@ -371,7 +348,7 @@ def org_kiosk_tokens(request: HttpRequest, org_slug: str) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             context = {"kiosk_token": kiosk_token, "token": token}
-            return _no_store(render(request, "tenancy/kiosk_token_created.html", context))
+            return no_store(render(request, "tenancy/kiosk_token_created.html", context))
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "kiosk_tokens": selectors.kiosk_tokens(org)}
     return render(request, "tenancy/kiosk_tokens.html", context, status=status)
@@ -384,7 +361,7 @@ def org_kiosk_token_revoke(
     actor = _require(request, "kiosk_tokens.manage")
     org = request.organization  # type: ignore[attr-defined]
     kiosk_token = selectors.get_kiosk_token_for_org(org, kiosk_token_id)
-    with _refusals_as_http():
+    with refusals_as_http():
         services.kiosk_token_revoke(actor=actor, kiosk_token=kiosk_token)
     messages.success(
         request, _("The screen %(name)s is disconnected.") % {"name": kiosk_token.name}
